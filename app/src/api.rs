@@ -1,0 +1,234 @@
+//! Server functions: the portal's calls into the server.
+//!
+//! Each function is thin: it finds the caller ([`backend::principal`]) and the server's
+//! implementation ([`backend::PortalBackend`], provided as context), and delegates. Authorization
+//! happens in that implementation, for every call. Reads use `GET` so that every `POST` is a
+//! state change, and every state change carries the session's CSRF token as `csrf_token` (the
+//! server checks it before the function runs).
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::GetUrl;
+
+use crate::error::AppError;
+use crate::types::{ApiToken, CreatedApiToken, Dashboard, SessionView, Tenant, User};
+
+/// The signed-in user and CSRF token, or `None` when nobody is signed in.
+#[server(prefix = "/portal/api", endpoint = "session", input = GetUrl)]
+pub async fn get_session() -> Result<Option<SessionView>, AppError> {
+    Ok(backend::principal_opt().map(|p| SessionView {
+        me: p.me,
+        csrf_token: p.csrf_token.unwrap_or_default(),
+    }))
+}
+
+/// Counts for the dashboard, scoped to the caller's tenant for partners.
+#[server(prefix = "/portal/api", endpoint = "dashboard", input = GetUrl)]
+pub async fn get_dashboard() -> Result<Dashboard, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::backend()?.dashboard(&who).await)
+}
+
+/// Tenants the caller may see.
+#[server(prefix = "/portal/api", endpoint = "tenants", input = GetUrl)]
+pub async fn list_tenants() -> Result<Vec<Tenant>, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::backend()?.list_tenants(&who).await)
+}
+
+/// Creates a tenant (administrators).
+#[server(prefix = "/portal/api", endpoint = "tenants/create")]
+pub async fn create_tenant(
+    csrf_token: String,
+    slug: String,
+    name: String,
+) -> Result<Tenant, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    let input = crate::types::NewTenant { slug, name };
+    backend::respond(backend::backend()?.create_tenant(&who, input).await)
+}
+
+/// Every user account (administrators).
+#[server(prefix = "/portal/api", endpoint = "users", input = GetUrl)]
+pub async fn list_users() -> Result<Vec<User>, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::backend()?.list_users(&who).await)
+}
+
+/// Creates a user account (administrators).
+#[server(prefix = "/portal/api", endpoint = "users/create")]
+pub async fn create_user(
+    csrf_token: String,
+    username: String,
+    display_name: String,
+    role: String,
+    tenant: String,
+    password: String,
+) -> Result<User, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    let role = role
+        .parse()
+        .map_err(|e: crate::types::UnknownRole| AppError::invalid("role", e.to_string()))?;
+    let tenant = Some(tenant.trim().to_owned()).filter(|t| !t.is_empty());
+    let input = crate::types::NewUser {
+        username,
+        display_name,
+        role,
+        tenant,
+        password,
+    };
+    backend::respond(backend::backend()?.create_user(&who, input).await)
+}
+
+/// Disables or re-enables a user account (administrators).
+#[server(prefix = "/portal/api", endpoint = "users/set-disabled")]
+pub async fn set_user_disabled(
+    csrf_token: String,
+    username: String,
+    disabled: bool,
+) -> Result<User, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    let update = crate::types::UserUpdate {
+        disabled: Some(disabled),
+        ..Default::default()
+    };
+    backend::respond(
+        backend::backend()?
+            .update_user(&who, &username, update)
+            .await,
+    )
+}
+
+/// The caller's API tokens; administrators see every user's.
+#[server(prefix = "/portal/api", endpoint = "tokens", input = GetUrl)]
+pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::backend()?.list_tokens(&who).await)
+}
+
+/// Creates an API token; its secret is in the answer and nowhere else.
+#[server(prefix = "/portal/api", endpoint = "tokens/create")]
+pub async fn create_token(
+    csrf_token: String,
+    name: String,
+    user: String,
+    expires_in_days: String,
+) -> Result<CreatedApiToken, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    let expires_in_days = match expires_in_days.trim() {
+        "" => None,
+        days => Some(days.parse::<u32>().map_err(|_| {
+            AppError::invalid(
+                "expires_in_days",
+                format!("`{days}` is not a whole number of days: leave it empty for no expiry"),
+            )
+        })?),
+    };
+    let user = Some(user.trim().to_owned()).filter(|u| !u.is_empty());
+    let input = crate::types::NewApiToken {
+        name,
+        user,
+        expires_in_days,
+    };
+    backend::respond(backend::backend()?.create_token(&who, input).await)
+}
+
+/// Revokes an API token.
+#[server(prefix = "/portal/api", endpoint = "tokens/revoke")]
+pub async fn revoke_token(csrf_token: String, id: String) -> Result<ApiToken, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    backend::respond(backend::backend()?.revoke_token(&who, &id).await)
+}
+
+/// The server side of the portal: what the server supplies, and how server functions reach it.
+#[cfg(feature = "ssr")]
+pub mod backend {
+    use std::sync::Arc;
+
+    use leptos::prelude::*;
+
+    use crate::error::AppError;
+    use crate::types::*;
+
+    /// Who is asking. The server's authentication layer puts it in the request extensions;
+    /// a request without one is anonymous.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct Principal {
+        /// Database id of the user.
+        pub user_id: i32,
+        /// Database id of the partner's tenant.
+        pub tenant_id: Option<i32>,
+        pub me: Me,
+        /// Set for session (cookie) authentication, absent for API tokens.
+        pub csrf_token: Option<String>,
+    }
+
+    impl Principal {
+        pub fn role(&self) -> Role {
+            self.me.role
+        }
+    }
+
+    /// What the server implements for the portal. Every method authorizes its caller.
+    #[async_trait::async_trait]
+    pub trait PortalBackend: Send + Sync + 'static {
+        async fn dashboard(&self, who: &Principal) -> Result<Dashboard, AppError>;
+        async fn list_tenants(&self, who: &Principal) -> Result<Vec<Tenant>, AppError>;
+        async fn create_tenant(
+            &self,
+            who: &Principal,
+            input: NewTenant,
+        ) -> Result<Tenant, AppError>;
+        async fn list_users(&self, who: &Principal) -> Result<Vec<User>, AppError>;
+        async fn create_user(&self, who: &Principal, input: NewUser) -> Result<User, AppError>;
+        async fn update_user(
+            &self,
+            who: &Principal,
+            username: &str,
+            input: UserUpdate,
+        ) -> Result<User, AppError>;
+        async fn list_tokens(&self, who: &Principal) -> Result<Vec<ApiToken>, AppError>;
+        async fn create_token(
+            &self,
+            who: &Principal,
+            input: NewApiToken,
+        ) -> Result<CreatedApiToken, AppError>;
+        async fn revoke_token(&self, who: &Principal, id: &str) -> Result<ApiToken, AppError>;
+    }
+
+    /// The backend as stored in the reactive context.
+    pub type SharedBackend = Arc<dyn PortalBackend>;
+
+    /// The server's backend, from context.
+    pub fn backend() -> Result<SharedBackend, AppError> {
+        use_context::<SharedBackend>()
+            .ok_or_else(|| AppError::internal("the portal backend is not configured"))
+    }
+
+    /// The caller, if signed in.
+    pub fn principal_opt() -> Option<Principal> {
+        use_context::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>().cloned())
+    }
+
+    /// The caller, or `Unauthenticated` (answered with 401).
+    pub fn principal() -> Result<Principal, AppError> {
+        respond(principal_opt().ok_or_else(AppError::unauthenticated))
+    }
+
+    /// Passes a result through, setting the response status of an error.
+    pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
+        if let Err(err) = &result {
+            if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+                if let Ok(status) = http::StatusCode::from_u16(err.status()) {
+                    options.set_status(status);
+                }
+            }
+        }
+        result
+    }
+}

@@ -1,0 +1,213 @@
+//! The page shell: document, header with role-based navigation, footer, and shared views for
+//! loading, errors, "not found" and "forbidden".
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::{SsrMode, path};
+
+use crate::api::get_session;
+use crate::error::AppError;
+use crate::pages::{AdminPage, DashboardPage, LoginPage, TokensPage};
+use crate::types::{Role, SessionView};
+
+/// The HTML document around the app, rendered on the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The session as loaded once per page, shared through context.
+#[derive(Clone, Copy)]
+pub(crate) struct SessionCtx(pub Resource<Result<Option<SessionView>, AppError>>);
+
+/// The portal application.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    let session = Resource::new(|| (), |_| get_session());
+    provide_context(SessionCtx(session));
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/stellar.css"/>
+        <Title formatter=|text: String| format!("{text} · Stellar")/>
+        <Router>
+            <a class="skip-link" href="#main">"Skip to main content"</a>
+            <Header/>
+            <main id="main" tabindex="-1">
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=DashboardPage ssr=SsrMode::Async/>
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
+                    <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
+                    <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                </Routes>
+            </main>
+            <footer class="site-footer">
+                <p>"Stellar — trusted delivery for the plugin marketplace"</p>
+            </footer>
+        </Router>
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let SessionCtx(session) = expect_context();
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span aria-hidden="true">"✦"</span>
+                " Stellar"
+            </a>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match session.await {
+                        Ok(Some(s)) => view! { <SignedInNav session=s/> }.into_any(),
+                        _ => view! {
+                            <nav aria-label="Main">
+                                <a href="/login">"Sign in"</a>
+                            </nav>
+                        }
+                            .into_any(),
+                    }
+                })}
+            </Suspense>
+        </header>
+    }
+}
+
+#[component]
+fn SignedInNav(session: SessionView) -> impl IntoView {
+    let role = session.me.role;
+    let tenant = session.me.tenant.clone().map(|t| t.name);
+    view! {
+        <nav aria-label="Main">
+            <ul class="nav-links">
+                <li>
+                    <A href="/">"Dashboard"</A>
+                </li>
+                <li>
+                    <A href="/tokens">"API tokens"</A>
+                </li>
+                {(role == Role::Admin)
+                    .then(|| {
+                        view! {
+                            <li>
+                                <A href="/admin">"Admin"</A>
+                            </li>
+                        }
+                    })}
+            </ul>
+        </nav>
+        <div class="whoami">
+            <span class="user">{session.me.display_name.clone()}</span>
+            <span class="badge" title="Role">
+                {role.label()}
+            </span>
+            {tenant.map(|t| view! { <span class="badge tenant" title="Tenant">{t}</span> })}
+            <form method="post" action="/auth/logout" class="inline">
+                <input type="hidden" name="csrf_token" value=session.csrf_token.clone()/>
+                <button type="submit" class="link-button">
+                    "Sign out"
+                </button>
+            </form>
+        </div>
+    }
+}
+
+/// Shown while data loads.
+pub(crate) fn loading() -> impl IntoView {
+    view! {
+        <p class="muted" role="status">
+            "Loading…"
+        </p>
+    }
+}
+
+/// An error, said plainly, in an alert region.
+#[component]
+pub(crate) fn ErrorNotice(error: AppError) -> impl IntoView {
+    let heading = match &error {
+        AppError::Unauthenticated { .. } => "Signed out",
+        AppError::Forbidden { .. } => "Not allowed",
+        AppError::NotFound { .. } => "Not found",
+        AppError::Invalid { .. } => "Check the input",
+        AppError::Conflict { .. } => "Already exists",
+        AppError::TooManyRequests { .. } => "Too many attempts",
+        AppError::Internal { .. } | AppError::Transport { .. } => "Something went wrong",
+    };
+    view! {
+        <div class="alert" role="alert">
+            <strong>{heading}</strong>
+            " "
+            {error.to_string()}
+        </div>
+    }
+}
+
+/// The page for paths that match nothing; answers 404.
+#[component]
+pub(crate) fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <Title text="Not found"/>
+        <section class="card narrow">
+            <h1>"Not found"</h1>
+            <p>"There is nothing here, or you may not see it. Check the address, or go to the "
+                <a href="/">"dashboard"</a> "."
+            </p>
+        </section>
+    }
+}
+
+/// The page for a role that may not open this page; answers 403.
+#[component]
+pub(crate) fn Forbidden() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
+        options.set_status(http::StatusCode::FORBIDDEN);
+    }
+    view! {
+        <Title text="Not allowed"/>
+        <section class="card narrow">
+            <h1>"Not allowed"</h1>
+            <p>"Your role does not give access to this page. Ask an administrator if you need it."</p>
+        </section>
+    }
+}
+
+/// Checks the session against the roles a page allows: the signed-in session, or the view to
+/// show instead.
+pub(crate) fn require(
+    session: Result<Option<SessionView>, AppError>,
+    roles: &[Role],
+) -> Result<SessionView, AnyView> {
+    match session {
+        Ok(Some(s)) if roles.contains(&s.me.role) => Ok(s),
+        Ok(Some(_)) => Err(view! { <Forbidden/> }.into_any()),
+        Ok(None) => Err(view! {
+            <section class="card narrow">
+                <h1>"Signed out"</h1>
+                <p>"Your session has ended. " <a href="/login">"Sign in again"</a> "."</p>
+            </section>
+        }
+        .into_any()),
+        Err(e) => Err(view! { <ErrorNotice error=e/> }.into_any()),
+    }
+}

@@ -1,0 +1,60 @@
+//! The dashboard: counts from the database, scoped to the viewer's tenant for partners.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::api::get_dashboard;
+use crate::layout::{ErrorNotice, SessionCtx, loading, require};
+use crate::routes::ANY_ROLE;
+
+#[component]
+pub(crate) fn DashboardPage() -> impl IntoView {
+    let SessionCtx(session) = expect_context();
+    let dashboard = Resource::new(|| (), |_| get_dashboard());
+
+    view! {
+        <Title text="Dashboard"/>
+        <Suspense fallback=loading>
+            {move || Suspend::new(async move {
+                let s = match require(session.await, ANY_ROLE) {
+                    Ok(s) => s,
+                    Err(view) => return view,
+                };
+                match dashboard.await {
+                    Ok(d) => {
+                        let scope = d
+                            .tenant
+                            .as_ref()
+                            .map(|t| format!("Tenant {}", t.name))
+                            .unwrap_or_else(|| "All tenants".into());
+                        view! {
+                            <h1>"Dashboard"</h1>
+                            <p class="muted">
+                                "Welcome, " {s.me.display_name.clone()} ". Scope: " {scope}
+                            </p>
+                            <ul class="stats" aria-label="Counts">
+                                <Stat label="Tenants" value=d.tenants/>
+                                <Stat label="Users" value=d.users/>
+                                <Stat label="Partner developers" value=d.partners/>
+                                <Stat label="Active API tokens" value=d.active_tokens/>
+                                <Stat label="Active sessions" value=d.active_sessions/>
+                            </ul>
+                        }
+                            .into_any()
+                    }
+                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Stat(label: &'static str, value: u64) -> impl IntoView {
+    view! {
+        <li class="stat card">
+            <span class="stat-value">{value}</span>
+            <span class="stat-label">{label}</span>
+        </li>
+    }
+}

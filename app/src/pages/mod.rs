@@ -1,0 +1,11 @@
+//! The portal's pages, one module each.
+
+mod admin;
+mod dashboard;
+mod login;
+mod tokens;
+
+pub(crate) use admin::AdminPage;
+pub(crate) use dashboard::DashboardPage;
+pub(crate) use login::LoginPage;
+pub(crate) use tokens::TokensPage;

@@ -1,0 +1,257 @@
+//! The wire contract between the server, the browser and API clients.
+//!
+//! These are data-transfer types, deliberately separate from the database entities: they carry
+//! exactly what a caller may see. Times travel as RFC 3339 strings.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// What a user may do. A partner belongs to exactly one tenant; every other role is staff and
+/// belongs to none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A partner developer: submits plugins for their own tenant only.
+    Partner,
+    /// Approves or rejects releases from the fast-review package.
+    Reviewer,
+    /// Writes and publishes policies; inspects the audit ledger.
+    Secops,
+    /// Runs the release pipeline and the signing keys.
+    Platform,
+    /// Manages tenants, users and tokens.
+    Admin,
+}
+
+impl Role {
+    /// Every role, in the order the portal lists them.
+    pub const ALL: [Role; 5] = [
+        Role::Partner,
+        Role::Reviewer,
+        Role::Secops,
+        Role::Platform,
+        Role::Admin,
+    ];
+
+    /// The name used in the API, the database and the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Partner => "partner",
+            Role::Reviewer => "reviewer",
+            Role::Secops => "secops",
+            Role::Platform => "platform",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Staff see every tenant; partners see only their own.
+    pub fn is_staff(self) -> bool {
+        !matches!(self, Role::Partner)
+    }
+
+    /// The name shown to people.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Partner => "Partner",
+            Role::Reviewer => "Reviewer",
+            Role::Secops => "SecOps",
+            Role::Platform => "Platform",
+            Role::Admin => "Admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing a [`Role`] from text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role `{0}`: expected one of partner, reviewer, secops, platform, admin")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_owned()))
+    }
+}
+
+/// A tenant named by its slug, as embedded in other views.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct TenantRef {
+    /// Stable, URL-safe identifier (`acme`).
+    pub slug: String,
+    /// Display name (`Acme Corp`).
+    pub name: String,
+}
+
+/// The signed-in user as the portal sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Me {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// The tenant of a partner; `null` for staff.
+    pub tenant: Option<TenantRef>,
+}
+
+/// The portal session: who is signed in and the token that state-changing forms must carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub me: Me,
+    /// Sent back as the `csrf_token` form field or the `x-csrf-token` header.
+    pub csrf_token: String,
+}
+
+/// Counts shown on the dashboard, scoped to what the viewer may see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Dashboard {
+    /// `null` when the counts cover every tenant (staff), else the partner's tenant.
+    pub tenant: Option<TenantRef>,
+    pub tenants: u64,
+    pub users: u64,
+    pub partners: u64,
+    pub active_tokens: u64,
+    pub active_sessions: u64,
+}
+
+/// A tenant with its member count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Tenant {
+    pub slug: String,
+    pub name: String,
+    pub members: u64,
+    pub created_at: String,
+}
+
+/// Input for creating a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewTenant {
+    /// 2–63 characters: lowercase letters, digits and `-`, starting with a letter.
+    pub slug: String,
+    pub name: String,
+}
+
+/// A user account as listed to administrators and tenant members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct User {
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// Tenant slug of a partner; `null` for staff.
+    pub tenant: Option<String>,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+/// Input for creating a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewUser {
+    /// 2–63 characters: lowercase letters, digits, `-`, `_` and `.`, starting with a letter.
+    pub username: String,
+    /// Defaults to the username when empty.
+    #[serde(default)]
+    pub display_name: String,
+    pub role: Role,
+    /// Required for partners, forbidden for staff.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// At least 12 characters.
+    pub password: String,
+}
+
+/// A change to a user account; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct UserUpdate {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Disabling a user also ends their sessions; their tokens stop working.
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// At least 12 characters; ends the user's sessions.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+/// An API token, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct ApiToken {
+    /// Stable identifier, used to revoke the token.
+    pub id: String,
+    pub name: String,
+    /// The user the token acts as.
+    pub user: String,
+    /// The first characters of the secret, to recognise it.
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// Input for creating an API token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewApiToken {
+    /// What the token is for (`ci`, `laptop`).
+    pub name: String,
+    /// Only administrators may create a token for another user; defaults to the caller.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Days until the token expires; none means it lasts until revoked.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// A newly created token: the only time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CreatedApiToken {
+    pub token: ApiToken,
+    /// Send as `Authorization: Bearer <secret>`. It cannot be shown again.
+    pub secret: String,
+}
+
+/// What `GET /api/v1/version` answers; clients negotiate the API version against it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct VersionInfo {
+    /// The server's own version (semver).
+    pub server_version: String,
+    /// Every API version this server answers, oldest first.
+    pub api_versions: Vec<String>,
+    /// The newest API version.
+    pub current_api_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_round_trips_through_text() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert_eq!("root".parse::<Role>(), Err(UnknownRole("root".to_owned())));
+    }
+}

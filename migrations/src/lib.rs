@@ -1,0 +1,20 @@
+//! The database schema of Stellar, as an ordered list of sea-orm migrations.
+//!
+//! Migrations are written with sea-query's schema builder so that one definition serves SQLite
+//! and PostgreSQL. They are append-only: a released migration is never edited; a change is a new
+//! migration. `stellar serve` applies pending migrations at start-up (unless told not to) and
+//! `stellar migrate` applies them alone.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_accounts;
+
+/// Runs Stellar's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_accounts::Migration)]
+    }
+}

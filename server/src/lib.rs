@@ -1,0 +1,15 @@
+//! The Stellar server: HTTP API and portal, database, accounts, and the command line.
+//!
+//! **Boundary:** this crate is the only one that does IO. `app` reaches it through the
+//! `PortalBackend` trait; `migrations` only describes the schema.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod http;
+pub mod secrets;
+pub mod seed;
+pub mod services;
+pub mod startup;
+pub mod telemetry;

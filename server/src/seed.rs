@@ -1,0 +1,87 @@
+//! The `--demo` seed: two partner tenants and one user per role, all with the documented
+//! demo password. Idempotent: what exists already is left alone.
+
+use app::error::AppError;
+use app::types::{NewTenant, NewUser, Role};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+use crate::db::entities::{api_token, user};
+use crate::domain::Password;
+use crate::services::accounts::Accounts;
+
+/// The password of every demo user. Public: demo data must never reach a real deployment.
+pub const DEMO_PASSWORD: &str = "stellar-demo";
+
+const TENANTS: &[(&str, &str)] = &[("acme", "Acme Corp"), ("globex", "Globex Corporation")];
+
+const USERS: &[(&str, &str, Role, Option<&str>)] = &[
+    ("admin", "Ada Admin", Role::Admin, None),
+    ("secops", "Sam SecOps", Role::Secops, None),
+    ("platform", "Pat Platform", Role::Platform, None),
+    ("reviewer", "Rey Reviewer", Role::Reviewer, None),
+    ("partner-acme", "Alex (Acme)", Role::Partner, Some("acme")),
+    (
+        "partner-globex",
+        "Gina (Globex)",
+        Role::Partner,
+        Some("globex"),
+    ),
+];
+
+/// Seeds the demo data.
+pub async fn demo(accounts: &Accounts) -> Result<(), AppError> {
+    for (slug, name) in TENANTS {
+        match accounts
+            .create_tenant_unchecked(NewTenant {
+                slug: (*slug).into(),
+                name: (*name).into(),
+            })
+            .await
+        {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    for (username, display, role, tenant) in USERS {
+        let input = NewUser {
+            username: (*username).into(),
+            display_name: (*display).into(),
+            role: *role,
+            tenant: tenant.map(Into::into),
+            password: String::new(),
+        };
+        match accounts
+            .create_user_unchecked(input, Password::demo(DEMO_PASSWORD))
+            .await
+        {
+            Ok(_) | Err(AppError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // One token per partner, so that the token pages have something to show. Their secrets are
+    // discarded: create your own to use the API.
+    for partner in ["partner-acme", "partner-globex"] {
+        let Some(u) = user::Entity::find()
+            .filter(user::Column::Username.eq(partner))
+            .one(accounts.conn())
+            .await
+            .map_err(crate::services::db_error)?
+        else {
+            continue;
+        };
+        let existing = api_token::Entity::find()
+            .filter(api_token::Column::UserId.eq(u.id))
+            .count(accounts.conn())
+            .await
+            .map_err(crate::services::db_error)?;
+        if existing == 0 {
+            accounts
+                .create_token_unchecked(partner, "ci (demo)", Some(90))
+                .await?;
+        }
+    }
+    tracing::info!(
+        "demo data present: users admin, secops, platform, reviewer, partner-acme, partner-globex (password `{DEMO_PASSWORD}`)"
+    );
+    Ok(())
+}
