@@ -1,0 +1,46 @@
+// Shared helpers: the browser, the server under test, and signing in.
+import { chromium } from 'playwright-core';
+import AxeBuilder from '@axe-core/playwright';
+import assert from 'node:assert/strict';
+
+export const BASE = process.env.STELLAR_E2E_URL ?? 'http://127.0.0.1:3000';
+export const PASSWORD = 'stellar-demo';
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+/** Signs in through the form and waits for the dashboard. */
+export async function signIn(page, username) {
+  await page.goto(`${BASE}/login`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+}
+
+/** Waits until the wasm bundle has hydrated the page. */
+export async function hydrated(page) {
+  await page.waitForFunction(() => document.body.dataset.hydrated === 'true', null, { timeout: 30000 });
+}
+
+/** Fails on any serious or critical axe-core violation, listing them. */
+export async function assertAccessible(page, what) {
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
+  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const summary = bad.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(summary, [], `${what}: axe-core violations`);
+}
