@@ -105,3 +105,8 @@ pub fn route_known(route: &str) -> bool {
             .chain(SERVER_FN_RULES)
             .any(|r| r.path == route)
 }
+
+/// Whether a route is one of the portal's server functions.
+pub fn is_server_fn(route: &str) -> bool {
+    route.starts_with("/portal/api/")
+}

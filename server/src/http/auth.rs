@@ -201,6 +201,14 @@ fn refuse(route: Option<&str>, status: StatusCode, detail: String) -> Response {
     if page && status == StatusCode::UNAUTHORIZED {
         return Redirect::to("/login").into_response();
     }
+    if route.is_some_and(access::is_server_fn) {
+        // Server functions answer in their own error encoding, which the portal decodes.
+        let error = match status {
+            StatusCode::UNAUTHORIZED => AppError::Unauthenticated { message: detail },
+            _ => AppError::forbidden(detail),
+        };
+        return (status, Json(error)).into_response();
+    }
     Problem::new(status, detail).into_response_with_status()
 }
 
@@ -218,6 +226,9 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         return refuse(route.as_deref(), StatusCode::FORBIDDEN, detail);
     }
 
+    let public = route
+        .as_deref()
+        .is_some_and(|r| access::lookup(req.method().as_str(), r) == Some(Access::Public));
     let secure = state.config.secure_cookies;
     let mut clear_cookie = false;
     let mut resolved: Option<(Principal, Via)> = None;
@@ -230,7 +241,10 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim);
-        let Some(token) = token else {
+        let Some(token) = token.filter(|_| !public) else {
+            if public {
+                return next.run(req).await;
+            }
             return refuse(
                 route.as_deref(),
                 StatusCode::UNAUTHORIZED,
@@ -239,6 +253,8 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
         };
         match state.accounts.token_principal(token).await {
             Ok(Some(p)) => resolved = Some((p, Via::Token)),
+            // A public route ignores credentials it cannot use (`/metrics` has its own token).
+            Ok(None) if public => {}
             Ok(None) => {
                 return refuse(
                     route.as_deref(),

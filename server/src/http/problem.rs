@@ -171,16 +171,21 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
     let res = next.run(req).await;
-    let status = res.status();
-    if !(status.is_client_error() || status.is_server_error()) || !is_api_path(&path) {
-        return res;
+    if path.starts_with("/portal/api/") && res.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        return server_fn_status(res).await;
     }
-    let (parts, body) = res.into_parts();
-    let is_problem = parts
-        .headers
+    let status = res.status();
+    let is_problem = res
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with(PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error())
+        || !(is_problem || is_api_path(&path))
+    {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_REWRITE)
         .await
         .unwrap_or_default();
@@ -205,6 +210,21 @@ pub async fn finish_problems(req: Request, next: Next) -> Response {
     }
     *out.status_mut() = status;
     out
+}
+
+/// Server functions answer every error with 500; the error itself says what it is (bad
+/// arguments, say), so the status is taken from it.
+async fn server_fn_status(res: Response) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_REWRITE)
+        .await
+        .unwrap_or_default();
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+        if let Ok(status) = StatusCode::from_u16(err.status()) {
+            parts.status = status;
+        }
+    }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 fn default_detail(status: StatusCode, path: &str, text: String) -> String {

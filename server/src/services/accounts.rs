@@ -127,8 +127,12 @@ impl Accounts {
             }
         }
 
+        // A name that cannot exist is looked up as nothing (and costs the same time).
+        let lookup = Username::parse(&name)
+            .map(|u| u.as_str().to_owned())
+            .unwrap_or_default();
         let found = user::Entity::find()
-            .filter(user::Column::Username.eq(name.as_str()))
+            .filter(user::Column::Username.eq(lookup.as_str()))
             .one(&self.conn)
             .await
             .map_err(db_error)?;
@@ -314,6 +318,9 @@ impl Accounts {
     // ----- tenants -------------------------------------------------------------------------
 
     async fn tenant_by_slug(&self, who: &Principal, slug: &str) -> Result<tenant::Model, AppError> {
+        if TenantSlug::parse(slug).is_err() {
+            return Err(tenant_not_found(slug));
+        }
         let found = tenant::Entity::find()
             .filter(tenant::Column::Slug.eq(slug))
             .one(&self.conn)
@@ -385,7 +392,9 @@ impl Accounts {
 
     /// One user account: administrators see any, others only themselves.
     pub async fn get_user(&self, who: &Principal, username: &str) -> Result<User, AppError> {
-        if who.role() != Role::Admin && who.me.username != username {
+        if (who.role() != Role::Admin && who.me.username != username)
+            || Username::parse(username).is_err()
+        {
             return Err(user_not_found(username));
         }
         let u = user::Entity::find()
@@ -719,6 +728,9 @@ impl PortalBackend for Accounts {
             .transpose()
             .map_err(|e| AppError::internal(format!("password hashing failed: {e}")))?;
 
+        if Username::parse(username).is_err() {
+            return Err(user_not_found(username));
+        }
         let txn = self.conn.begin().await.map_err(db_error)?;
         let u = user::Entity::find()
             .filter(user::Column::Username.eq(username))
@@ -796,6 +808,9 @@ impl PortalBackend for Accounts {
     async fn revoke_token(&self, who: &Principal, id: &str) -> Result<ApiToken, AppError> {
         let not_found =
             || AppError::not_found(format!("there is no token `{id}` that you can see"));
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(not_found());
+        }
         let tok = api_token::Entity::find()
             .filter(api_token::Column::PublicId.eq(id))
             .one(&self.conn)

@@ -25,7 +25,11 @@ pub struct Limits {
 
 /// The key for a username.
 pub fn user_key(username: &str) -> String {
-    format!("user:{}", username.to_lowercase())
+    match crate::domain::Username::parse(username) {
+        Ok(u) => format!("user:{u}"),
+        // Names that cannot exist share bounded, printable keys.
+        Err(_) => format!("user:#{}", &crate::secrets::sha256_hex(username)[..16]),
+    }
 }
 
 /// The key for a client address.

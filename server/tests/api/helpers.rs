@@ -1,0 +1,307 @@
+//! `spawn_app()`: a server on port 0 with a fresh database and the demo seed.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::{Client, StatusCode, redirect};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::Value;
+use stellar::cli::LogFormat;
+use stellar::config::Config;
+use stellar::startup::Application;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "stellar-demo";
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = stellar::telemetry::init_logging(LogFormat::Human, "info");
+        }
+    });
+}
+
+/// A fresh database for one test; dropped (PostgreSQL) or deleted (SQLite) afterwards.
+pub struct TestDb {
+    pub url: String,
+    pg: Option<(String, String)>,
+    _dir: Option<TempDir>,
+}
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        match std::env::var("STELLAR_TEST_DATABASE_URL") {
+            Ok(admin) if admin.starts_with("postgres") => {
+                let run = std::env::var("STELLAR_TEST_RUN").unwrap_or_else(|_| "local".into());
+                let name = format!(
+                    "stellar_t_{}_{}",
+                    run.replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+                    uuid::Uuid::new_v4().simple()
+                );
+                let conn = Database::connect(&admin)
+                    .await
+                    .expect("connect to PostgreSQL");
+                conn.execute_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    format!("CREATE DATABASE \"{name}\""),
+                ))
+                .await
+                .expect("create test database");
+                let _ = conn.close().await;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    pg: Some((admin.clone(), name)),
+                    _dir: None,
+                }
+            }
+            _ => {
+                let dir = std::env::temp_dir()
+                    .join(format!("stellar-test-{}", uuid::Uuid::new_v4().simple()));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                TestDb {
+                    url: format!("sqlite://{}/stellar.db", dir.display()),
+                    pg: None,
+                    _dir: Some(TempDir(dir)),
+                }
+            }
+        }
+    }
+
+    /// Makes the database disappear under the running server.
+    pub async fn destroy(&self) {
+        match &self.pg {
+            Some((admin, name)) => {
+                let conn = Database::connect(admin)
+                    .await
+                    .expect("connect to PostgreSQL");
+                conn.execute_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                ))
+                .await
+                .expect("drop test database");
+                let _ = conn.close().await;
+            }
+            None => {
+                let file = self.url.trim_start_matches("sqlite://");
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{file}{suffix}"));
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.pg.take() {
+            // Drop cannot await: a short-lived runtime on another thread does the work.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    if let Ok(conn) = Database::connect(&admin).await {
+                        let _ = conn
+                            .execute_raw(Statement::from_string(
+                                conn.get_database_backend(),
+                                format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
+                            ))
+                            .await;
+                        let _ = conn.close().await;
+                    }
+                });
+                Ok::<(), std::io::Error>(())
+            })
+            .join();
+        }
+    }
+}
+
+/// The configuration tests start from.
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        database_url: database_url.to_owned(),
+        demo: true,
+        skip_migrations: false,
+        log_format: LogFormat::Human,
+        log: "info".into(),
+        site_root: PathBuf::from("target/site"),
+        public_origin: None,
+        secure_cookies: false,
+        session_ttl: Duration::from_secs(3600),
+        session_idle: Duration::from_secs(3600),
+        login_max_failures: 5,
+        login_lockout: Duration::from_secs(60),
+        max_body_bytes: 64 * 1024,
+        max_header_bytes: 16 * 1024,
+        request_timeout: Duration::from_secs(30),
+        metrics_token: None,
+        trust_proxy: false,
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub base: String,
+    pub db: TestDb,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let db = TestDb::new().await;
+    let mut config = test_config(&db.url);
+    change(&mut config);
+    spawn_on(db, config).await
+}
+
+pub async fn spawn_on(db: TestDb, config: Config) -> TestApp {
+    let app = Application::build(config)
+        .await
+        .expect("build the application");
+    let addr = app.local_addr();
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        base: format!("http://{addr}"),
+        db,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client without cookies or redirects.
+    pub fn client(&self) -> Client {
+        Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    /// Signs in through the JSON form answer; returns a cookie-holding client and the CSRF token.
+    pub async fn session(&self, username: &str) -> Session {
+        let client = Client::builder()
+            .redirect(redirect::Policy::none())
+            .cookie_store(true)
+            .build()
+            .expect("client");
+        let res = client
+            .post(self.url("/auth/login"))
+            .form(&[("username", username), ("password", PASSWORD)])
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(res.status(), StatusCode::OK, "login of {username}");
+        let body: Value = res.json().await.expect("login json");
+        Session {
+            client,
+            csrf: body["csrf_token"].as_str().expect("csrf").to_owned(),
+        }
+    }
+
+    /// An API token for `username`, created by that user's session.
+    pub async fn token(&self, username: &str) -> String {
+        let s = self.session(username).await;
+        let res = s
+            .client
+            .post(self.url("/api/v1/tokens"))
+            .header("x-csrf-token", &s.csrf)
+            .json(&serde_json::json!({"name": "test"}))
+            .send()
+            .await
+            .expect("create token");
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.expect("token json");
+        body["secret"].as_str().expect("secret").to_owned()
+    }
+
+    /// A client that sends `Authorization: Bearer <token>`.
+    pub fn bearer(&self, token: &str) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+        );
+        Client::builder()
+            .redirect(redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .expect("client")
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// A signed-in browser-like client.
+pub struct Session {
+    pub client: Client,
+    pub csrf: String,
+}
+
+/// Reads a problem document and checks its shape.
+pub async fn problem(res: reqwest::Response, status: u16) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type `{ct}`"
+    );
+    let body: Value = res.json().await.expect("problem json");
+    assert_eq!(body["status"], status);
+    assert!(
+        body["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("urn:stellar:problem:"))
+    );
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(
+        body["request_id"].as_str().is_some_and(|t| !t.is_empty()),
+        "request id in {body}"
+    );
+    body
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the real server on a free port with a fresh database, driven over HTTP.
+//!
+//! The database is SQLite by default; with `STELLAR_TEST_DATABASE_URL=postgres://…/postgres`
+//! every test gets its own fresh PostgreSQL database, dropped afterwards.
+
+mod authz;
+mod cli;
+mod errors;
+mod health;
+mod helpers;
+mod sessions;
+mod tokens;
