@@ -222,12 +222,11 @@ pub mod backend {
 
     /// Passes a result through, setting the response status of an error.
     pub fn respond<T>(result: Result<T, AppError>) -> Result<T, AppError> {
-        if let Err(err) = &result {
-            if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-                if let Ok(status) = http::StatusCode::from_u16(err.status()) {
-                    options.set_status(status);
-                }
-            }
+        if let Err(err) = &result
+            && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
+            && let Ok(status) = http::StatusCode::from_u16(err.status())
+        {
+            options.set_status(status);
         }
         result
     }

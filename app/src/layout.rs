@@ -200,22 +200,42 @@ pub(crate) fn Forbidden() -> impl IntoView {
     }
 }
 
-/// Checks the session against the roles a page allows: the signed-in session, or the view to
-/// show instead.
+/// Why a page is not shown.
+pub(crate) enum Denied {
+    /// Signed in, but the role may not open the page.
+    Forbidden,
+    /// Nobody is signed in (the session ended while the page was open).
+    SignedOut,
+    /// The session could not be read.
+    Error(AppError),
+}
+
+impl Denied {
+    /// The view shown instead of the page.
+    pub(crate) fn view(self) -> AnyView {
+        match self {
+            Denied::Forbidden => view! { <Forbidden/> }.into_any(),
+            Denied::SignedOut => view! {
+                <section class="card narrow">
+                    <h1>"Signed out"</h1>
+                    <p>"Your session has ended. " <a href="/login">"Sign in again"</a> "."</p>
+                </section>
+            }
+            .into_any(),
+            Denied::Error(e) => view! { <ErrorNotice error=e/> }.into_any(),
+        }
+    }
+}
+
+/// Checks the session against the roles a page allows.
 pub(crate) fn require(
     session: Result<Option<SessionView>, AppError>,
     roles: &[Role],
-) -> Result<SessionView, AnyView> {
+) -> Result<SessionView, Denied> {
     match session {
         Ok(Some(s)) if roles.contains(&s.me.role) => Ok(s),
-        Ok(Some(_)) => Err(view! { <Forbidden/> }.into_any()),
-        Ok(None) => Err(view! {
-            <section class="card narrow">
-                <h1>"Signed out"</h1>
-                <p>"Your session has ended. " <a href="/login">"Sign in again"</a> "."</p>
-            </section>
-        }
-        .into_any()),
-        Err(e) => Err(view! { <ErrorNotice error=e/> }.into_any()),
+        Ok(Some(_)) => Err(Denied::Forbidden),
+        Ok(None) => Err(Denied::SignedOut),
+        Err(e) => Err(Denied::Error(e)),
     }
 }

@@ -30,7 +30,7 @@ pub(crate) fn AdminPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let s = match require(session.await, ADMINS) {
                     Ok(s) => s,
-                    Err(view) => return view,
+                    Err(denied) => return denied.view(),
                 };
                 let csrf = StoredValue::new(s.csrf_token.clone());
                 view! {
@@ -234,8 +234,8 @@ fn UserTable(
                     || u.role.as_str().contains(&needle)
                     || u.tenant.as_deref().is_some_and(|t| t.contains(&needle))
             })
-            .cloned()
             .map(|u| {
+                let u = u.clone();
                 let next = !u.disabled;
                 let username = u.username.clone();
                 let button = if u.disabled { "Enable" } else { "Disable" };

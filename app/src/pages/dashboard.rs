@@ -18,7 +18,7 @@ pub(crate) fn DashboardPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let s = match require(session.await, ANY_ROLE) {
                     Ok(s) => s,
-                    Err(view) => return view,
+                    Err(denied) => return denied.view(),
                 };
                 match dashboard.await {
                     Ok(d) => {

@@ -24,7 +24,7 @@ pub(crate) fn TokensPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 let s = match require(session.await, ANY_ROLE) {
                     Ok(s) => s,
-                    Err(view) => return view,
+                    Err(denied) => return denied.view(),
                 };
                 let csrf = StoredValue::new(s.csrf_token.clone());
                 let is_admin = s.me.role == Role::Admin;

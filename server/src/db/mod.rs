@@ -116,13 +116,13 @@ impl Db {
 
     /// Whether the database answers and its schema is current; the reason when it is not.
     pub async fn readiness(&self) -> Result<(), String> {
-        if let Some(path) = &self.sqlite_path {
-            if !path.exists() {
-                return Err(format!(
-                    "the SQLite database file `{}` no longer exists",
-                    path.display()
-                ));
-            }
+        if let Some(path) = &self.sqlite_path
+            && !path.exists()
+        {
+            return Err(format!(
+                "the SQLite database file `{}` no longer exists",
+                path.display()
+            ));
         }
         let ping = Statement::from_string(self.backend(), "SELECT 1");
         self.conn

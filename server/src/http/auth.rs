@@ -108,15 +108,14 @@ pub fn session_cookie(secure: bool, value: Option<(&str, i64)>) -> HeaderValue {
 
 /// The client address used for throttling.
 fn client_addr(state: &AppState, req: &Request) -> Option<String> {
-    if state.config.trust_proxy {
-        if let Some(first) = req
+    if state.config.trust_proxy
+        && let Some(first) = req
             .headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
-        {
-            return Some(first.trim().to_owned());
-        }
+    {
+        return Some(first.trim().to_owned());
     }
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()

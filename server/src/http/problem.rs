@@ -219,10 +219,10 @@ async fn server_fn_status(res: Response) -> Response {
     let bytes = axum::body::to_bytes(body, MAX_REWRITE)
         .await
         .unwrap_or_default();
-    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
-        if let Ok(status) = StatusCode::from_u16(err.status()) {
-            parts.status = status;
-        }
+    if let Ok(err) = serde_json::from_slice::<AppError>(&bytes)
+        && let Ok(status) = StatusCode::from_u16(err.status())
+    {
+        parts.status = status;
     }
     Response::from_parts(parts, Body::from(bytes))
 }

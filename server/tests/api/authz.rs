@@ -34,7 +34,7 @@ async fn call(client: &Client, method: &str, url: &str) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_and_the_access_table_agree() {
     let app = spawn_app().await;
     let doc: Value = app
@@ -67,7 +67,7 @@ async fn the_openapi_document_and_the_access_table_agree() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_api_route_refuses_anonymous_and_wrong_roles() {
     let app = spawn_app().await;
     let clients = tokens(&app).await;
@@ -148,7 +148,7 @@ async fn every_api_route_refuses_anonymous_and_wrong_roles() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_server_function_refuses_anonymous_and_wrong_roles() {
     let app = spawn_app().await;
     let clients = tokens(&app).await;
@@ -202,7 +202,7 @@ async fn every_server_function_refuses_anonymous_and_wrong_roles() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_redirect_anonymous_users_and_refuse_wrong_roles() {
     let app = spawn_app().await;
     let clients = tokens(&app).await;
@@ -221,7 +221,14 @@ async fn pages_redirect_anonymous_users_and_refuse_wrong_roles() {
                     } else {
                         403
                     };
-                    assert_eq!(res.status().as_u16(), expected, "{path} as {role}");
+                    let status = res.status().as_u16();
+                    let text = res.text().await.unwrap_or_default();
+                    assert_eq!(
+                        status,
+                        expected,
+                        "{path} as {role}: {}",
+                        &text[..text.len().min(2000)]
+                    );
                 }
             }
         }
@@ -229,7 +236,7 @@ async fn pages_redirect_anonymous_users_and_refuse_wrong_roles() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partner_never_reads_another_tenants_data() {
     let app = spawn_app().await;
     let acme = app.bearer(&app.token("partner-acme").await);

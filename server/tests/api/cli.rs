@@ -32,7 +32,7 @@ fn stellar(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_commands_create_a_tenant_a_user_and_a_working_token() {
     let db = TestDb::new().await;
     let url = db.url.clone();
@@ -139,7 +139,7 @@ async fn admin_commands_create_a_tenant_a_user_and_a_working_token() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_flags_and_urls_are_explained() {
     let (ok, _, err) = stellar(
         &[

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::{problem, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_is_400() {
     let app = spawn_app().await;
     let c = app.bearer(&app.token("admin").await);
@@ -23,7 +23,7 @@ async fn malformed_json_is_400() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_types_are_422_naming_the_field() {
     let app = spawn_app().await;
     let c = app.bearer(&app.token("admin").await);
@@ -46,7 +46,7 @@ async fn wrong_types_are_422_naming_the_field() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_values_name_the_field_and_the_fix() {
     let app = spawn_app().await;
     let c = app.bearer(&app.token("admin").await);
@@ -81,7 +81,7 @@ async fn invalid_values_name_the_field_and_the_fix() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicates_are_409() {
     let app = spawn_app().await;
     let c = app.bearer(&app.token("admin").await);
@@ -96,7 +96,7 @@ async fn duplicates_are_409() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_media_type_is_415() {
     let app = spawn_app().await;
     let c = app.bearer(&app.token("admin").await);
@@ -111,7 +111,7 @@ async fn wrong_media_type_is_415() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_over_the_limit_are_413() {
     let app = spawn_app().await;
     let c = app.bearer(&app.token("admin").await);
@@ -131,7 +131,7 @@ async fn bodies_over_the_limit_are_413() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_routes_and_methods_are_problems() {
     let app = spawn_app().await;
     let c = app.client();
@@ -150,7 +150,7 @@ async fn unknown_routes_and_methods_are_problems() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_are_431() {
     let app = spawn_app().await;
     let res = app
@@ -165,7 +165,7 @@ async fn oversized_headers_are_431() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_paths_and_queries_never_cause_a_500() {
     let app = spawn_app().await;
     let c = app.bearer(&app.token("partner-acme").await);

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::helpers::{TestDb, problem, spawn_app, spawn_app_with, spawn_on, test_config};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_and_readyz_answer_ok() {
     let app = spawn_app().await;
     let c = app.client();
@@ -17,7 +17,7 @@ async fn healthz_and_readyz_answer_ok() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_when_the_database_is_gone() {
     let app = spawn_app().await;
     app.db.destroy().await;
@@ -33,7 +33,7 @@ async fn readyz_is_503_when_the_database_is_gone() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_until_migrations_are_applied() {
     let db = TestDb::new().await;
     let mut config = test_config(&db.url);
@@ -49,7 +49,7 @@ async fn readyz_is_503_until_migrations_are_applied() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_use_route_templates_never_raw_paths() {
     let app = spawn_app().await;
     let token = app.token("admin").await;
@@ -91,7 +91,7 @@ async fn metrics_use_route_templates_never_raw_paths() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_token_is_required_when_configured() {
     let app = spawn_app_with(|c| c.metrics_token = Some("scrape-secret".into())).await;
     let res = app.client().get(app.url("/metrics")).send().await.unwrap();
@@ -107,7 +107,7 @@ async fn metrics_token_is_required_when_configured() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn version_lists_the_api_versions() {
     let app = spawn_app().await;
     let body: Value = app
@@ -125,7 +125,7 @@ async fn version_lists_the_api_versions() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_ids_are_kept_or_made() {
     let app = spawn_app().await;
     let res = app
@@ -149,7 +149,7 @@ async fn request_ids_are_kept_or_made() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_flight_requests_finish_during_graceful_shutdown() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let app = spawn_app().await;

@@ -3,6 +3,12 @@
 //! The database is SQLite by default; with `STELLAR_TEST_DATABASE_URL=postgres://…/postgres`
 //! every test gets its own fresh PostgreSQL database, dropped afterwards.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 mod authz;
 mod cli;
 mod errors;

@@ -14,7 +14,7 @@ fn form_login(user: &str, password: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_sets_an_http_only_same_site_cookie_and_me_works() {
     let app = spawn_app().await;
     let client = Client::builder()
@@ -51,7 +51,7 @@ async fn login_sets_an_http_only_same_site_cookie_and_me_works() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_tls_the_cookie_is_secure_and_host_prefixed() {
     let app = spawn_app_with(|c| {
         c.public_origin = Some("https://stellar.example".into());
@@ -73,7 +73,7 @@ async fn behind_tls_the_cookie_is_secure_and_host_prefixed() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_and_unknown_user_look_the_same() {
     let app = spawn_app().await;
     let c = app.client();
@@ -100,7 +100,7 @@ async fn wrong_password_and_unknown_user_look_the_same() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_form_failure_redirects_back_with_the_reason() {
     let app = spawn_app().await;
     let res = app
@@ -138,7 +138,7 @@ async fn a_browser_form_failure_redirects_back_with_the_reason() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_throttle_sign_in_even_with_the_right_password() {
     let app = spawn_app().await;
     let c = app.client();
@@ -182,7 +182,7 @@ async fn repeated_failures_throttle_sign_in_even_with_the_right_password() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_the_session() {
     let app = spawn_app().await;
     let s = app.session("reviewer").await;
@@ -201,7 +201,7 @@ async fn logout_ends_the_session() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_expire() {
     let app = spawn_app_with(|c| c.session_ttl = Duration::from_secs(1)).await;
     // Keep sending the cookie after it expired, as a client that ignores Max-Age would.
@@ -259,7 +259,7 @@ async fn sessions_expire() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_expire() {
     let app = spawn_app_with(|c| c.session_idle = Duration::from_secs(1)).await;
     let s = app.session("admin").await;
@@ -269,7 +269,7 @@ async fn idle_sessions_expire() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_changes_with_a_cookie_need_the_csrf_token() {
     let app = spawn_app().await;
     let s = app.session("admin").await;
@@ -341,7 +341,7 @@ async fn state_changes_with_a_cookie_need_the_csrf_token() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cross_site_requests_are_refused() {
     let app = spawn_app().await;
     let s = app.session("admin").await;
@@ -382,7 +382,7 @@ async fn cross_site_requests_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disabling_a_user_ends_their_sessions() {
     let app = spawn_app().await;
     let admin = app.session("admin").await;
@@ -414,7 +414,7 @@ async fn disabling_a_user_ends_their_sessions() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_usernames_are_wrong_credentials_not_errors() {
     let app = spawn_app().await;
     for name in [

@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use crate::helpers::{problem, spawn_app};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_shown_once_and_stored_hashed() {
     let app = spawn_app().await;
     let s = app.session("partner-acme").await;
@@ -56,7 +56,7 @@ async fn tokens_are_shown_once_and_stored_hashed() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_authenticates_until_revoked() {
     let app = spawn_app().await;
     let token = app.token("platform").await;
@@ -95,7 +95,7 @@ async fn a_token_authenticates_until_revoked() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_bearer_tokens_are_refused() {
     let app = spawn_app().await;
     for bad in ["stl_nope", "not-a-token", &"x".repeat(4000)] {
@@ -118,7 +118,7 @@ async fn garbage_bearer_tokens_are_refused() {
     app.stop().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_admins_create_tokens_for_others() {
     let app = spawn_app().await;
     let partner = app.bearer(&app.token("partner-acme").await);
