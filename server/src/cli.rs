@@ -84,11 +84,11 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
 
     /// Absolute lifetime of a portal session, in seconds.
-    #[arg(long, env = "STELLAR_SESSION_TTL", default_value_t = 12 * 3600)]
+    #[arg(long = "session-ttl", env = "STELLAR_SESSION_TTL", default_value_t = 12 * 3600)]
     pub session_ttl_secs: u64,
 
     /// A session unused for this many seconds ends.
-    #[arg(long, env = "STELLAR_SESSION_IDLE", default_value_t = 2 * 3600)]
+    #[arg(long = "session-idle", env = "STELLAR_SESSION_IDLE", default_value_t = 2 * 3600)]
     pub session_idle_secs: u64,
 
     /// Failed sign-ins for one username (or from one address, times ten) before sign-in is
@@ -97,7 +97,7 @@ pub struct ServeArgs {
     pub login_max_failures: u32,
 
     /// Seconds the first lock lasts; each further failure while locked doubles it (up to a day).
-    #[arg(long, env = "STELLAR_LOGIN_LOCKOUT", default_value_t = 60)]
+    #[arg(long = "login-lockout", env = "STELLAR_LOGIN_LOCKOUT", default_value_t = 60)]
     pub login_lockout_secs: u64,
 
     /// Largest accepted request body, in bytes (uploads have their own limit).
@@ -109,7 +109,7 @@ pub struct ServeArgs {
     pub max_header_bytes: usize,
 
     /// Seconds a request may take before it is answered 503.
-    #[arg(long, env = "STELLAR_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(long = "request-timeout", env = "STELLAR_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout_secs: u64,
 
     /// If set, `/metrics` requires `Authorization: Bearer <this>`.
