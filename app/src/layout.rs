@@ -42,8 +42,8 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     let session = Resource::new(|| (), |_| get_session());
     provide_context(SessionCtx(session));
-    // Effects run only in the browser: this marks the page as hydrated (end-to-end tests wait
-    // for it before they test interactions).
+    // Marks the page as hydrated (end-to-end tests wait for it before they test interactions).
+    #[cfg(feature = "hydrate")]
     Effect::new(|_| {
         if let Some(body) = document().body() {
             let _ = body.set_attribute("data-hydrated", "true");
