@@ -97,7 +97,11 @@ pub struct ServeArgs {
     pub login_max_failures: u32,
 
     /// Seconds the first lock lasts; each further failure while locked doubles it (up to a day).
-    #[arg(long = "login-lockout", env = "STELLAR_LOGIN_LOCKOUT", default_value_t = 60)]
+    #[arg(
+        long = "login-lockout",
+        env = "STELLAR_LOGIN_LOCKOUT",
+        default_value_t = 60
+    )]
     pub login_lockout_secs: u64,
 
     /// Largest accepted request body, in bytes (uploads have their own limit).
@@ -109,7 +113,11 @@ pub struct ServeArgs {
     pub max_header_bytes: usize,
 
     /// Seconds a request may take before it is answered 503.
-    #[arg(long = "request-timeout", env = "STELLAR_REQUEST_TIMEOUT", default_value_t = 30)]
+    #[arg(
+        long = "request-timeout",
+        env = "STELLAR_REQUEST_TIMEOUT",
+        default_value_t = 30
+    )]
     pub request_timeout_secs: u64,
 
     /// If set, `/metrics` requires `Authorization: Bearer <this>`.
