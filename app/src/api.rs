@@ -10,16 +10,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 use crate::error::AppError;
-use crate::types::{ApiToken, CreatedApiToken, Dashboard, SessionView, Tenant, User};
-
-/// The signed-in user and CSRF token, or `None` when nobody is signed in.
-#[server(prefix = "/portal/api", endpoint = "session", input = GetUrl)]
-pub async fn get_session() -> Result<Option<SessionView>, AppError> {
-    Ok(backend::principal_opt().map(|p| SessionView {
-        me: p.me,
-        csrf_token: p.csrf_token.unwrap_or_default(),
-    }))
-}
+use crate::types::{ApiToken, CreatedApiToken, Dashboard, Tenant, User};
 
 /// Counts for the dashboard, scoped to the caller's tenant for partners.
 #[server(prefix = "/portal/api", endpoint = "dashboard", input = GetUrl)]

@@ -6,7 +6,6 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::api::get_session;
 use crate::error::AppError;
 use crate::pages::{AdminPage, DashboardPage, LoginPage, TokensPage};
 use crate::types::{Role, SessionView};
@@ -32,16 +31,51 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The session as loaded once per page, shared through context.
-#[derive(Clone, Copy)]
-pub(crate) struct SessionCtx(pub Resource<Result<Option<SessionView>, AppError>>);
+/// The signed-in session, known synchronously on both sides: the server reads it from the
+/// request; the browser reads the copy the server embedded in the page. (A resource would do,
+/// but reading one resource under several `<Suspense>` boundaries is where Leptos' streaming has
+/// had lost-wakeup bugs; the session does not need to be async.)
+#[derive(Clone)]
+pub(crate) struct Session(pub Option<SessionView>);
+
+const SESSION_ELEMENT: &str = "stellar-session";
+
+fn initial_session() -> Option<SessionView> {
+    #[cfg(feature = "ssr")]
+    {
+        crate::api::backend::principal_opt().map(|p| SessionView {
+            me: p.me,
+            csrf_token: p.csrf_token.unwrap_or_default(),
+        })
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        document()
+            .get_element_by_id(SESSION_ELEMENT)
+            .and_then(|e| e.text_content())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .flatten()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        None
+    }
+}
+
+/// The session as JSON that is safe inside a `<script>` element.
+fn session_json(session: &Option<SessionView>) -> String {
+    serde_json::to_string(session)
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c")
+}
 
 /// The portal application.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    let session = Resource::new(|| (), |_| get_session());
-    provide_context(SessionCtx(session));
+    let session = initial_session();
+    let json = session_json(&session);
+    provide_context(Session(session.clone()));
     // Marks the page as hydrated (end-to-end tests wait for it before they test interactions).
     #[cfg(feature = "hydrate")]
     Effect::new(|_| {
@@ -53,9 +87,10 @@ pub fn App() -> impl IntoView {
     view! {
         <Stylesheet id="leptos" href="/pkg/stellar.css"/>
         <Title formatter=|text: String| format!("{text} · Stellar")/>
+        <script type="application/json" id=SESSION_ELEMENT inner_html=json></script>
         <Router>
             <a class="skip-link" href="#main">"Skip to main content"</a>
-            <Header/>
+            <Header session/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=DashboardPage ssr=SsrMode::Async/>
@@ -72,27 +107,24 @@ pub fn App() -> impl IntoView {
 }
 
 #[component]
-fn Header() -> impl IntoView {
-    let SessionCtx(session) = expect_context();
+fn Header(session: Option<SessionView>) -> impl IntoView {
     view! {
         <header class="topbar">
             <a class="brand" href="/">
                 <span aria-hidden="true">"✦"</span>
                 " Stellar"
             </a>
-            <Suspense fallback=|| ()>
-                {move || Suspend::new(async move {
-                    match session.await {
-                        Ok(Some(s)) => view! { <SignedInNav session=s/> }.into_any(),
-                        _ => view! {
-                            <nav aria-label="Main">
-                                <a href="/login">"Sign in"</a>
-                            </nav>
-                        }
-                            .into_any(),
+            {match session {
+                Some(s) => view! { <SignedInNav session=s/> }.into_any(),
+                None => {
+                    view! {
+                        <nav aria-label="Main">
+                            <a href="/login">"Sign in"</a>
+                        </nav>
                     }
-                })}
-            </Suspense>
+                        .into_any()
+                }
+            }}
         </header>
     }
 }
@@ -206,8 +238,6 @@ pub(crate) enum Denied {
     Forbidden,
     /// Nobody is signed in (the session ended while the page was open).
     SignedOut,
-    /// The session could not be read.
-    Error(AppError),
 }
 
 impl Denied {
@@ -222,20 +252,16 @@ impl Denied {
                 </section>
             }
             .into_any(),
-            Denied::Error(e) => view! { <ErrorNotice error=e/> }.into_any(),
         }
     }
 }
 
 /// Checks the session against the roles a page allows.
-pub(crate) fn require(
-    session: Result<Option<SessionView>, AppError>,
-    roles: &[Role],
-) -> Result<SessionView, Denied> {
+pub(crate) fn require(roles: &[Role]) -> Result<SessionView, Denied> {
+    let Session(session) = expect_context();
     match session {
-        Ok(Some(s)) if roles.contains(&s.me.role) => Ok(s),
-        Ok(Some(_)) => Err(Denied::Forbidden),
-        Ok(None) => Err(Denied::SignedOut),
-        Err(e) => Err(Denied::Error(e)),
+        Some(s) if roles.contains(&s.me.role) => Ok(s),
+        Some(_) => Err(Denied::Forbidden),
+        None => Err(Denied::SignedOut),
     }
 }

@@ -4,13 +4,16 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{CreateTenant, CreateUser, SetUserDisabled, list_tenants, list_users};
-use crate::layout::{ErrorNotice, SessionCtx, loading, require};
+use crate::layout::{ErrorNotice, loading, require};
 use crate::routes::ADMINS;
 use crate::types::{Role, Tenant, User};
 
 #[component]
 pub(crate) fn AdminPage() -> impl IntoView {
-    let SessionCtx(session) = expect_context();
+    let s = match require(ADMINS) {
+        Ok(s) => s,
+        Err(denied) => return denied.view(),
+    };
     let create_tenant = ServerAction::<CreateTenant>::new();
     let create_user = ServerAction::<CreateUser>::new();
     let set_disabled = ServerAction::<SetUserDisabled>::new();
@@ -23,18 +26,11 @@ pub(crate) fn AdminPage() -> impl IntoView {
         |_| list_users(),
     );
     let filter = RwSignal::new(String::new());
+    let csrf = StoredValue::new(s.csrf_token.clone());
 
     view! {
         <Title text="Admin"/>
-        <Suspense fallback=loading>
-            {move || Suspend::new(async move {
-                let s = match require(session.await, ADMINS) {
-                    Ok(s) => s,
-                    Err(denied) => return denied.view(),
-                };
-                let csrf = StoredValue::new(s.csrf_token.clone());
-                view! {
-                    <h1>"Administration"</h1>
+        <h1>"Administration"</h1>
                     <section aria-labelledby="tenants-title">
                         <h2 id="tenants-title">"Tenants"</h2>
                         <Transition fallback=loading>
@@ -155,11 +151,8 @@ pub(crate) fn AdminPage() -> impl IntoView {
                             <ActionResult action=create_user what="User"/>
                         </details>
                     </section>
-                }
-                    .into_any()
-            })}
-        </Suspense>
     }
+    .into_any()
 }
 
 /// Says whether the last submission of a form worked.

@@ -4,49 +4,50 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_dashboard;
-use crate::layout::{ErrorNotice, SessionCtx, loading, require};
+use crate::layout::{ErrorNotice, loading, require};
 use crate::routes::ANY_ROLE;
 
 #[component]
 pub(crate) fn DashboardPage() -> impl IntoView {
-    let SessionCtx(session) = expect_context();
+    let s = match require(ANY_ROLE) {
+        Ok(s) => s,
+        Err(denied) => return denied.view(),
+    };
     let dashboard = Resource::new(|| (), |_| get_dashboard());
-
+    let name = s.me.display_name.clone();
     view! {
         <Title text="Dashboard"/>
+        <h1>"Dashboard"</h1>
         <Suspense fallback=loading>
-            {move || Suspend::new(async move {
-                let s = match require(session.await, ANY_ROLE) {
-                    Ok(s) => s,
-                    Err(denied) => return denied.view(),
-                };
-                match dashboard.await {
-                    Ok(d) => {
-                        let scope = d
-                            .tenant
-                            .as_ref()
-                            .map(|t| format!("Tenant {}", t.name))
-                            .unwrap_or_else(|| "All tenants".into());
-                        view! {
-                            <h1>"Dashboard"</h1>
-                            <p class="muted">
-                                "Welcome, " {s.me.display_name.clone()} ". Scope: " {scope}
-                            </p>
-                            <ul class="stats" aria-label="Counts">
-                                <Stat label="Tenants" value=d.tenants/>
-                                <Stat label="Users" value=d.users/>
-                                <Stat label="Partner developers" value=d.partners/>
-                                <Stat label="Active API tokens" value=d.active_tokens/>
-                                <Stat label="Active sessions" value=d.active_sessions/>
-                            </ul>
+            {move || {
+                let name = name.clone();
+                Suspend::new(async move {
+                    match dashboard.await {
+                        Ok(d) => {
+                            let scope = d
+                                .tenant
+                                .as_ref()
+                                .map(|t| format!("Tenant {}", t.name))
+                                .unwrap_or_else(|| "All tenants".into());
+                            view! {
+                                <p class="muted">"Welcome, " {name} ". Scope: " {scope}</p>
+                                <ul class="stats" aria-label="Counts">
+                                    <Stat label="Tenants" value=d.tenants/>
+                                    <Stat label="Users" value=d.users/>
+                                    <Stat label="Partner developers" value=d.partners/>
+                                    <Stat label="Active API tokens" value=d.active_tokens/>
+                                    <Stat label="Active sessions" value=d.active_sessions/>
+                                </ul>
+                            }
+                                .into_any()
                         }
-                            .into_any()
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
                     }
-                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                }
-            })}
+                })
+            }}
         </Suspense>
     }
+    .into_any()
 }
 
 #[component]

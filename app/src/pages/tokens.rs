@@ -4,126 +4,113 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{CreateToken, RevokeToken, list_tokens};
-use crate::layout::{ErrorNotice, SessionCtx, loading, require};
+use crate::layout::{ErrorNotice, loading, require};
 use crate::routes::ANY_ROLE;
 use crate::types::{ApiToken, Role};
 
 #[component]
 pub(crate) fn TokensPage() -> impl IntoView {
-    let SessionCtx(session) = expect_context();
+    let s = match require(ANY_ROLE) {
+        Ok(s) => s,
+        Err(denied) => return denied.view(),
+    };
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
     let tokens = Resource::new(
         move || (create.version().get(), revoke.version().get()),
         |_| list_tokens(),
     );
-
+    let csrf = StoredValue::new(s.csrf_token.clone());
+    let is_admin = s.me.role == Role::Admin;
     view! {
         <Title text="API tokens"/>
-        <Suspense fallback=loading>
-            {move || Suspend::new(async move {
-                let s = match require(session.await, ANY_ROLE) {
-                    Ok(s) => s,
-                    Err(denied) => return denied.view(),
-                };
-                let csrf = StoredValue::new(s.csrf_token.clone());
-                let is_admin = s.me.role == Role::Admin;
-                view! {
-                    <h1>"API tokens"</h1>
-                    <p>
-                        "A token lets the " <code>"stellar"</code>
-                        " command line and your automation act as you. Send it as "
-                        <code>"Authorization: Bearer <token>"</code> "."
-                    </p>
-                    <section class="card" aria-labelledby="new-token-title">
-                        <h2 id="new-token-title">"Create a token"</h2>
-                        <ActionForm action=create>
-                            <div class="stack">
-                                <input type="hidden" name="csrf_token" value=csrf.get_value()/>
-                                <input type="hidden" name="user" value=""/>
-                                <div class="field">
-                                    <label for="token-name">"Name"</label>
-                                    <input
-                                        id="token-name"
-                                        name="name"
-                                        type="text"
-                                        required
-                                        maxlength="100"
-                                        aria-describedby="token-name-hint"
-                                    />
-                                    <p class="hint" id="token-name-hint">
-                                        "What it is for, such as " <code>"ci"</code> " or "
-                                        <code>"laptop"</code> "."
+        <h1>"API tokens"</h1>
+        <p>
+            "A token lets the " <code>"stellar"</code>
+            " command line and your automation act as you. Send it as "
+            <code>"Authorization: Bearer <token>"</code> "."
+        </p>
+        <section class="card" aria-labelledby="new-token-title">
+            <h2 id="new-token-title">"Create a token"</h2>
+            <ActionForm action=create>
+                <div class="stack">
+                    <input type="hidden" name="csrf_token" value=csrf.get_value()/>
+                    <input type="hidden" name="user" value=""/>
+                    <div class="field">
+                        <label for="token-name">"Name"</label>
+                        <input
+                            id="token-name"
+                            name="name"
+                            type="text"
+                            required
+                            maxlength="100"
+                            aria-describedby="token-name-hint"
+                        />
+                        <p class="hint" id="token-name-hint">
+                            "What it is for, such as " <code>"ci"</code> " or " <code>"laptop"</code> "."
+                        </p>
+                    </div>
+                    <div class="field">
+                        <label for="token-days">"Expires in (days)"</label>
+                        <input
+                            id="token-days"
+                            name="expires_in_days"
+                            type="text"
+                            inputmode="numeric"
+                            aria-describedby="token-days-hint"
+                        />
+                        <p class="hint" id="token-days-hint">
+                            "Leave empty for a token that lasts until revoked."
+                        </p>
+                    </div>
+                    <button type="submit" class="primary">
+                        "Create token"
+                    </button>
+                </div>
+            </ActionForm>
+            {move || {
+                create
+                    .value()
+                    .get()
+                    .map(|result| match result {
+                        Ok(created) => {
+                            view! {
+                                <div class="notice" role="status">
+                                    <p>
+                                        "Token " <strong>{created.token.name.clone()}</strong>
+                                        " created. Copy it now: it is not shown again."
                                     </p>
+                                    <code class="secret" id="new-token-secret">
+                                        {created.secret.clone()}
+                                    </code>
                                 </div>
-                                <div class="field">
-                                    <label for="token-days">"Expires in (days)"</label>
-                                    <input
-                                        id="token-days"
-                                        name="expires_in_days"
-                                        type="text"
-                                        inputmode="numeric"
-                                        aria-describedby="token-days-hint"
-                                    />
-                                    <p class="hint" id="token-days-hint">
-                                        "Leave empty for a token that lasts until revoked."
-                                    </p>
-                                </div>
-                                <button type="submit" class="primary">
-                                    "Create token"
-                                </button>
-                            </div>
-                        </ActionForm>
-                        {move || {
-                            create
-                                .value()
-                                .get()
-                                .map(|result| match result {
-                                    Ok(created) => {
-                                        view! {
-                                            <div class="notice" role="status">
-                                                <p>
-                                                    "Token " <strong>{created.token.name.clone()}</strong>
-                                                    " created. Copy it now: it is not shown again."
-                                                </p>
-                                                <code class="secret" id="new-token-secret">
-                                                    {created.secret.clone()}
-                                                </code>
-                                            </div>
-                                        }
-                                            .into_any()
-                                    }
-                                    Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                                })
-                        }}
-                    </section>
-                    <section aria-labelledby="tokens-title">
-                        <h2 id="tokens-title">
-                            {if is_admin { "Every user's tokens" } else { "Your tokens" }}
-                        </h2>
-                        {move || {
-                            revoke
-                                .value()
-                                .get()
-                                .and_then(|r| r.err())
-                                .map(|e| view! { <ErrorNotice error=e/> })
-                        }}
-                        <Transition fallback=loading>
-                            {move || Suspend::new(async move {
-                                        match tokens.await {
-                                            Ok(list) => {
-                                                view! { <TokenTable list csrf=csrf.get_value() revoke/> }.into_any()
-                                            }
-                                            Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
-                                        }
-                                    })}
-                        </Transition>
-                    </section>
-                }
-                    .into_any()
-            })}
-        </Suspense>
+                            }
+                                .into_any()
+                        }
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    })
+            }}
+        </section>
+        <section aria-labelledby="tokens-title">
+            <h2 id="tokens-title">
+                {if is_admin { "Every user's tokens" } else { "Your tokens" }}
+            </h2>
+            {move || {
+                revoke.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorNotice error=e/> })
+            }}
+            <Transition fallback=loading>
+                {move || Suspend::new(async move {
+                    match tokens.await {
+                        Ok(list) => {
+                            view! { <TokenTable list csrf=csrf.get_value() revoke/> }.into_any()
+                        }
+                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
+    .into_any()
 }
 
 #[component]

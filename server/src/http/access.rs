@@ -63,7 +63,6 @@ pub const API_RULES: &[Rule] = &[
 
 /// The portal's server functions. Their services authorize each call in detail.
 pub const SERVER_FN_RULES: &[Rule] = &[
-    rule("GET", "/portal/api/session", Access::Public),
     rule("GET", "/portal/api/dashboard", ANY),
     rule("GET", "/portal/api/tenants", ANY),
     rule("POST", "/portal/api/tenants/create", ADMIN),

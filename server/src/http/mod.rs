@@ -160,6 +160,14 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
     handler(req.uri().clone(), State(state), req).await
 }
 
+/// The portal's routes, computed once per process. Leptos suppresses resource loading
+/// process-wide while it generates a route list, so generating it again while another router
+/// in the same process renders (as integration tests do) could stall that render.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<leptos_axum::AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Builds the whole router. Does no IO.
 pub fn build_app(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -175,7 +183,7 @@ pub fn build_app(state: AppState) -> Router {
 
     let backend: SharedBackend = Arc::new(state.accounts.clone());
     let context = move || provide_context(backend.clone());
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let pkg_dir = state.leptos_options.site_root.as_ref().to_owned() + "/pkg";
     let config = state.config.clone();
 
