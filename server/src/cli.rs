@@ -23,6 +23,9 @@ pub enum Command {
     /// Administer tenants, users and API tokens directly in the database.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Check, format, test and evaluate policy packs (offline).
+    #[command(subcommand)]
+    Policy(crate::policy_cli::PolicyCommand),
 }
 
 /// Where the database is.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod policy_cli;
 pub mod secrets;
 pub mod seed;
 pub mod services;

@@ -16,6 +16,11 @@ use stellar::{secrets, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Policy commands are offline and synchronous.
+    let cli = match cli.command {
+        Command::Policy(cmd) => return stellar::policy_cli::run(cmd),
+        other => Cli { command: other },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,6 +64,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             telemetry::init_logging(LogFormat::Human, "warn")?;
             admin(cmd).await
         }
+        Command::Policy(cmd) => match stellar::policy_cli::run(cmd) {
+            code if code == ExitCode::SUCCESS => Ok(()),
+            _ => Err("the policy command failed".into()),
+        },
     }
 }
 

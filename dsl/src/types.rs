@@ -1,0 +1,300 @@
+//! Types of the language and the fact schema policies are checked against.
+//!
+//! The schema is defined once, here, in Rust; [`Schema::json_schema`] exports it as JSON Schema
+//! for the people and tools that produce facts.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::{Value as Json, json};
+
+/// A type.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Type {
+    Bool,
+    Int,
+    Str,
+    Semver,
+    List(Box<Type>),
+    Set(Box<Type>),
+    Record(Arc<RecordType>),
+    /// A value that may be absent: test it with `has` or give a default with `??`.
+    Optional(Box<Type>),
+    /// The type of an expression that already failed to check (suppresses follow-on errors).
+    Error,
+}
+
+impl Type {
+    pub fn list(t: Type) -> Type {
+        Type::List(Box::new(t))
+    }
+
+    pub fn set(t: Type) -> Type {
+        Type::Set(Box::new(t))
+    }
+
+    pub fn optional(t: Type) -> Type {
+        match t {
+            Type::Optional(_) => t,
+            other => Type::Optional(Box::new(other)),
+        }
+    }
+
+    /// The element type of a list or set.
+    pub fn element(&self) -> Option<&Type> {
+        match self {
+            Type::List(t) | Type::Set(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Whether values of `self` can stand where `expected` is wanted.
+    pub fn fits(&self, expected: &Type) -> bool {
+        match (self, expected) {
+            (Type::Error, _) | (_, Type::Error) => true,
+            (Type::List(a), Type::List(b))
+            | (Type::Set(a), Type::Set(b))
+            | (Type::Set(a), Type::List(b)) => a.fits(b),
+            (Type::Optional(a), Type::Optional(b)) => a.fits(b),
+            (a, Type::Optional(b)) => a.fits(b),
+            (a, b) => a == b,
+        }
+    }
+
+    /// Whether values of this type can be ordered with `<`.
+    pub fn is_ordered(&self) -> bool {
+        matches!(self, Type::Int | Type::Str | Type::Semver | Type::Error)
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Type::Bool => f.write_str("bool"),
+            Type::Int => f.write_str("int"),
+            Type::Str => f.write_str("string"),
+            Type::Semver => f.write_str("semver"),
+            Type::List(t) => write!(f, "list<{t}>"),
+            Type::Set(t) => write!(f, "set<{t}>"),
+            Type::Record(r) => write!(f, "record {}", r.name),
+            Type::Optional(t) => write!(f, "{t}?"),
+            Type::Error => f.write_str("unknown"),
+        }
+    }
+}
+
+/// A record type: named fields in a fixed order (a field's index is its slot).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RecordType {
+    pub name: String,
+    pub fields: Vec<Field>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Field {
+    pub name: String,
+    pub ty: Type,
+    pub doc: String,
+}
+
+impl RecordType {
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+}
+
+fn field(name: &str, ty: Type, doc: &str) -> Field {
+    Field {
+        name: name.to_owned(),
+        ty,
+        doc: doc.to_owned(),
+    }
+}
+
+fn record(name: &str, fields: Vec<Field>) -> Type {
+    Type::Record(Arc::new(RecordType {
+        name: name.to_owned(),
+        fields,
+    }))
+}
+
+/// The facts a policy judges: the root record type and how waivers find their subject.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    pub root: Type,
+    /// Path of the field that names the plugin (`name`).
+    pub plugin_field: Vec<String>,
+    /// Path of the field that names the publisher (`publisher.id`).
+    pub publisher_field: Vec<String>,
+}
+
+impl Schema {
+    /// The facts of a plugin submission.
+    pub fn submission() -> Schema {
+        let publisher = record(
+            "publisher",
+            vec![
+                field("id", Type::Str, "Stable identifier of the publisher"),
+                field(
+                    "verified",
+                    Type::Bool,
+                    "Whether the marketplace verified the publisher",
+                ),
+                field(
+                    "tier",
+                    Type::Str,
+                    "Publisher tier: `partner`, `community`, …",
+                ),
+            ],
+        );
+        let resources = record(
+            "resources",
+            vec![
+                field("memory_mb", Type::Int, "Memory the plugin asks for, in MiB"),
+                field(
+                    "cpu_millis",
+                    Type::Int,
+                    "CPU time per call, in milliseconds",
+                ),
+                field(
+                    "wasm_size_kb",
+                    Type::Int,
+                    "Size of the WebAssembly module, in KiB",
+                ),
+            ],
+        );
+        let compat = record(
+            "compat",
+            vec![
+                field(
+                    "min_host",
+                    Type::Str,
+                    "Oldest host version supported (semver text)",
+                ),
+                field(
+                    "max_host",
+                    Type::Str,
+                    "Newest host version supported (semver text)",
+                ),
+            ],
+        );
+        let sbom = record(
+            "sbom",
+            vec![field(
+                "licenses",
+                Type::list(Type::Str),
+                "SPDX license identifiers of the components",
+            )],
+        );
+        let root = record(
+            "submission",
+            vec![
+                field("name", Type::Str, "Plugin name"),
+                field(
+                    "version",
+                    Type::Str,
+                    "Plugin version (semver text, not yet validated)",
+                ),
+                field("publisher", publisher, "Who publishes the plugin"),
+                field(
+                    "permissions",
+                    Type::list(Type::Str),
+                    "Permissions the manifest declares",
+                ),
+                field("resources", resources, "Resources the manifest asks for"),
+                field("compat", compat, "Host versions the plugin supports"),
+                field("sbom", sbom, "Software bill of materials"),
+                field(
+                    "signatures",
+                    Type::Int,
+                    "Number of valid signatures on the bundle",
+                ),
+                field(
+                    "description",
+                    Type::optional(Type::Str),
+                    "Free-text description (optional)",
+                ),
+            ],
+        );
+        Schema {
+            root,
+            plugin_field: vec!["name".into()],
+            publisher_field: vec!["publisher".into(), "id".into()],
+        }
+    }
+
+    /// The schema as JSON Schema (draft 2020-12).
+    pub fn json_schema(&self) -> Json {
+        let mut doc = type_schema(&self.root, "");
+        if let Some(obj) = doc.as_object_mut() {
+            obj.insert(
+                "$schema".into(),
+                json!("https://json-schema.org/draft/2020-12/schema"),
+            );
+            obj.insert("title".into(), json!("Stellar policy facts"));
+        }
+        doc
+    }
+}
+
+fn type_schema(t: &Type, doc: &str) -> Json {
+    let mut s = match t {
+        Type::Bool => json!({"type": "boolean"}),
+        Type::Int => json!({"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX}),
+        Type::Str => json!({"type": "string"}),
+        Type::Semver => json!({"type": "string", "description": "a semver version"}),
+        Type::List(e) => json!({"type": "array", "items": type_schema(e, "")}),
+        Type::Set(e) => json!({"type": "array", "uniqueItems": true, "items": type_schema(e, "")}),
+        Type::Optional(e) => type_schema(e, ""),
+        Type::Error => json!({}),
+        Type::Record(r) => {
+            let props: serde_json::Map<String, Json> = r
+                .fields
+                .iter()
+                .map(|f| (f.name.clone(), type_schema(&f.ty, &f.doc)))
+                .collect();
+            let required: Vec<&str> = r
+                .fields
+                .iter()
+                .filter(|f| !matches!(f.ty, Type::Optional(_)))
+                .map(|f| f.name.as_str())
+                .collect();
+            json!({
+                "type": "object",
+                "properties": props,
+                "required": required,
+                "additionalProperties": true,
+            })
+        }
+    };
+    if !doc.is_empty()
+        && let Some(obj) = s.as_object_mut()
+    {
+        obj.insert("description".into(), json!(doc));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn optional_fields_are_not_required_in_json_schema() {
+        let s = Schema::submission().json_schema();
+        let required = s["required"].as_array().cloned().unwrap_or_default();
+        assert!(required.contains(&json!("name")));
+        assert!(!required.contains(&json!("description")));
+        assert_eq!(
+            s["properties"]["resources"]["properties"]["memory_mb"]["type"],
+            "integer"
+        );
+    }
+
+    #[test]
+    fn fitting_respects_optionality() {
+        assert!(Type::Int.fits(&Type::optional(Type::Int)));
+        assert!(!Type::optional(Type::Int).fits(&Type::Int));
+        assert!(Type::set(Type::Str).fits(&Type::list(Type::Str)));
+    }
+}

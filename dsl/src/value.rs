@@ -1,0 +1,300 @@
+//! Runtime values, and facts read from JSON against the schema.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::types::Type;
+
+/// A value. Records hold their fields in the order of their type (a field's index is its slot).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Value {
+    Bool(bool),
+    Int(i64),
+    Str(Arc<str>),
+    Semver(Arc<semver::Version>),
+    List(Arc<[Value]>),
+    Record(Arc<[Value]>),
+    /// An optional field that is not there.
+    Absent,
+}
+
+impl Value {
+    pub fn str(s: &str) -> Value {
+        Value::Str(Arc::from(s))
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    /// Renders for people: strings quoted, versions bare, lists and records in brackets.
+    pub fn render(&self, ty: Option<&Type>) -> String {
+        let mut out = String::new();
+        self.render_into(ty, &mut out, 0);
+        out
+    }
+
+    fn render_into(&self, ty: Option<&Type>, out: &mut String, depth: usize) {
+        use std::fmt::Write;
+        if depth > 8 || out.len() > 400 {
+            out.push('…');
+            return;
+        }
+        match self {
+            Value::Bool(b) => {
+                let _ = write!(out, "{b}");
+            }
+            Value::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Value::Str(s) => {
+                let _ = write!(out, "{}", serde_json::Value::String(s.to_string()));
+            }
+            Value::Semver(v) => {
+                let _ = write!(out, "{v}");
+            }
+            Value::Absent => out.push_str("absent"),
+            Value::List(items) => {
+                let elem = ty.and_then(Type::element);
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    if out.len() > 400 {
+                        out.push('…');
+                        break;
+                    }
+                    v.render_into(elem, out, depth + 1);
+                }
+                out.push(']');
+            }
+            Value::Record(fields) => {
+                let rt = match ty {
+                    Some(Type::Record(r)) => Some(r),
+                    _ => None,
+                };
+                out.push('{');
+                for (i, v) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    match rt.and_then(|r| r.fields.get(i)) {
+                        Some(f) => {
+                            out.push_str(&f.name);
+                            out.push_str(": ");
+                            v.render_into(Some(&f.ty), out, depth + 1);
+                        }
+                        None => v.render_into(None, out, depth + 1),
+                    }
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// Converts a value back to JSON (records need their type for field names).
+    pub fn to_json(&self, ty: &Type) -> serde_json::Value {
+        use serde_json::Value as J;
+        match (self, ty) {
+            (Value::Bool(b), _) => J::Bool(*b),
+            (Value::Int(i), _) => J::from(*i),
+            (Value::Str(s), _) => J::String(s.to_string()),
+            (Value::Semver(v), _) => J::String(v.to_string()),
+            (Value::Absent, _) => J::Null,
+            (Value::List(items), t) => {
+                let elem = t.element().cloned().unwrap_or(Type::Error);
+                J::Array(items.iter().map(|v| v.to_json(&elem)).collect())
+            }
+            (Value::Record(fields), Type::Record(r)) => J::Object(
+                r.fields
+                    .iter()
+                    .zip(fields.iter())
+                    .filter(|(_, v)| **v != Value::Absent)
+                    .map(|(f, v)| (f.name.clone(), v.to_json(&f.ty)))
+                    .collect(),
+            ),
+            (Value::Record(fields), _) => {
+                J::Array(fields.iter().map(|v| v.to_json(&Type::Error)).collect())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render(None))
+    }
+}
+
+/// Facts that do not match the schema.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("the input is not valid JSON: {0}")]
+    Json(String),
+    #[error("`{path}` is missing: the schema requires it")]
+    Missing { path: String },
+    #[error("`{path}` should be {expected}, found {found}")]
+    WrongType {
+        path: String,
+        expected: String,
+        found: String,
+    },
+    #[error("`{path}` is not a valid semver version: {reason}")]
+    BadSemver { path: String, reason: String },
+    #[error("the input is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(n) if n.is_i64() => "an integer",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn expected_name(t: &Type) -> String {
+    match t {
+        Type::Bool => "a boolean".into(),
+        Type::Int => "an integer".into(),
+        Type::Str => "a string".into(),
+        Type::Semver => "a semver version string".into(),
+        Type::List(_) | Type::Set(_) => "an array".into(),
+        Type::Record(_) => "an object".into(),
+        Type::Optional(t) => expected_name(t),
+        Type::Error => "a value".into(),
+    }
+}
+
+fn join(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// Reads facts from JSON text against a type (the schema's root).
+pub fn from_json_text(text: &str, ty: &Type, limit: usize) -> Result<Value, InputError> {
+    if text.len() > limit {
+        return Err(InputError::TooLarge { limit });
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
+    from_json(&json, ty, "input")
+}
+
+/// Reads a JSON value against a type; `path` names it in errors.
+pub fn from_json(json: &serde_json::Value, ty: &Type, path: &str) -> Result<Value, InputError> {
+    use serde_json::Value as J;
+    let wrong = || InputError::WrongType {
+        path: path.to_owned(),
+        expected: expected_name(ty),
+        found: json_kind(json).to_owned(),
+    };
+    Ok(match (ty, json) {
+        (Type::Optional(_), J::Null) => Value::Absent,
+        (Type::Optional(t), _) => from_json(json, t, path)?,
+        (Type::Bool, J::Bool(b)) => Value::Bool(*b),
+        (Type::Int, J::Number(n)) => Value::Int(n.as_i64().ok_or_else(wrong)?),
+        (Type::Str, J::String(s)) => Value::Str(Arc::from(s.as_str())),
+        (Type::Semver, J::String(s)) => {
+            Value::Semver(Arc::new(semver::Version::parse(s).map_err(|e| {
+                InputError::BadSemver {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                }
+            })?))
+        }
+        (Type::List(t) | Type::Set(t), J::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                out.push(from_json(item, t, &format!("{path}[{i}]"))?);
+            }
+            Value::List(Arc::from(out))
+        }
+        (Type::Record(r), J::Object(map)) => {
+            let mut out = Vec::with_capacity(r.fields.len());
+            for f in &r.fields {
+                let p = join(path, &f.name);
+                match map.get(&f.name) {
+                    Some(v) => out.push(from_json(v, &f.ty, &p)?),
+                    None if matches!(f.ty, Type::Optional(_)) => out.push(Value::Absent),
+                    None => return Err(InputError::Missing { path: p }),
+                }
+            }
+            Value::Record(Arc::from(out))
+        }
+        (Type::Error, _) => Value::Absent,
+        _ => return Err(wrong()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Schema;
+
+    #[test]
+    fn facts_are_read_against_the_schema() {
+        let schema = Schema::submission();
+        let text = r#"{"name":"acme-logger","version":"1.4.2",
+            "publisher":{"id":"acme","verified":true,"tier":"partner"},
+            "permissions":["net:api.example.com","fs:read"],
+            "resources":{"memory_mb":256,"cpu_millis":500,"wasm_size_kb":2048},
+            "compat":{"min_host":"2.3.0","max_host":"3.0.0"},
+            "sbom":{"licenses":["MIT","Apache-2.0"]},"signatures":2}"#;
+        let v = from_json_text(text, &schema.root, 1 << 20);
+        assert!(matches!(v, Ok(Value::Record(_))), "{v:?}");
+    }
+
+    #[test]
+    fn wrong_types_and_missing_fields_name_the_path() {
+        let schema = Schema::submission();
+        let err = from_json_text(r#"{"name": 3}"#, &schema.root, 1 << 20);
+        assert_eq!(
+            err,
+            Err(InputError::WrongType {
+                path: "input.name".into(),
+                expected: "a string".into(),
+                found: "an integer".into()
+            })
+        );
+        let err = from_json_text(r#"{"name": "x"}"#, &schema.root, 1 << 20);
+        assert_eq!(
+            err,
+            Err(InputError::Missing {
+                path: "input.version".into()
+            })
+        );
+    }
+}
