@@ -202,11 +202,12 @@ fn all_const(ir: &Ir) -> bool {
         if matches!(
             n.kind,
             IrKind::Input | IrKind::Local(_) | IrKind::Param(_) | IrKind::Quant(..)
-        ) {
+        ) || matches!(n.ty, Type::Error)
+        {
             ok = false;
         }
     });
-    ok && !matches!(ir.ty, Type::Error)
+    ok
 }
 
 impl<'a> Checker<'a> {
@@ -449,7 +450,16 @@ impl<'a> Checker<'a> {
 
     fn require_present(&mut self, ir: &Ir, what_span: Span) -> bool {
         if let Type::Optional(inner) = &ir.ty {
-            let shown = self.snippet_hint(ir);
+            let (shown, help) = match Self::path_of(ir).filter(|p| p.starts_with("input")) {
+                Some(p) => (
+                    format!("`{p}`"),
+                    format!("check it first (`has {p} and …`) or give a default (`{p} ?? …`)"),
+                ),
+                None => (
+                    "this value".to_owned(),
+                    "check the field with `has` first, or give a default with `??`".to_owned(),
+                ),
+            };
             self.diags.push(
                 err(
                     Code::UncheckedOptional,
@@ -457,20 +467,11 @@ impl<'a> Checker<'a> {
                     format!("{shown} may be absent"),
                 )
                 .label(format!("an optional `{inner}`"))
-                .help(format!(
-                    "check it first (`has {shown} and …`) or give a default (`{shown} ?? …`)"
-                )),
+                .help(help),
             );
             return false;
         }
         true
-    }
-
-    fn snippet_hint(&self, ir: &Ir) -> String {
-        Self::path_of(ir)
-            .filter(|p| p.starts_with("input"))
-            .map(|p| format!("`{p}`"))
-            .unwrap_or_else(|| "this value".into())
     }
 
     fn mismatch(&mut self, span: Span, expected: &str, found: &Type, help: &str) {
@@ -720,7 +721,18 @@ impl<'a> Checker<'a> {
                 let r = self.expr(b);
                 self.present.truncate(self.present.len() - pushed);
                 self.expect_type(&r, &Type::Bool, "`and` and `or` join conditions");
-                let kind = if op == BinOp::And {
+                // Short-circuit with a constant side: `true or x` is true, `true and x` is x.
+                let is_and = op == BinOp::And;
+                match (l.constant(), r.constant()) {
+                    (Some(Value::Bool(b)), _) if *b != is_and => return bool_ir(*b, span),
+                    (_, Some(Value::Bool(b))) if *b != is_and && matches!(l.ty, Type::Bool) => {
+                        return bool_ir(*b, span);
+                    }
+                    (Some(Value::Bool(_)), _) if matches!(r.ty, Type::Bool) => return r,
+                    (_, Some(Value::Bool(_))) if matches!(l.ty, Type::Bool) => return l,
+                    _ => {}
+                }
+                let kind = if is_and {
                     IrKind::And(Box::new(l), Box::new(r))
                 } else {
                     IrKind::Or(Box::new(l), Box::new(r))
@@ -972,16 +984,17 @@ impl<'a> Checker<'a> {
                 if !self.arity(name, args, span, "1 argument", n == 1) {
                     return error_ir(span);
                 }
-                let t = &irs[0].ty;
-                if !(matches!(t, Type::Str | Type::List(_) | Type::Set(_) | Type::Error)) {
+                let t = irs[0].ty.clone();
+                if self.require_present(&irs[0], irs[0].span)
+                    && !(matches!(t, Type::Str | Type::List(_) | Type::Set(_) | Type::Error))
+                {
                     self.mismatch(
                         irs[0].span,
                         "a string, list or set",
-                        &t.clone(),
+                        &t,
                         "length is defined for strings, lists and sets",
                     );
                 }
-                self.require_present(&irs[0], irs[0].span);
                 if f == "len" {
                     simple(Builtin::Len, irs, Type::Int)
                 } else {

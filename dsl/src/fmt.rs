@@ -12,6 +12,7 @@ pub fn format_file(text: &str, file: &File) -> String {
         out: String::new(),
         comments,
         next_comment: 0,
+        src: text,
     };
     let mut prev: Option<&Item> = None;
     for item in &file.items {
@@ -62,10 +63,7 @@ fn collect_comments(text: &str) -> Vec<(usize, String)> {
 }
 
 fn single_line(item: &Item) -> bool {
-    matches!(
-        item,
-        Item::Import(_) | Item::Const(_) | Item::Set(_) | Item::Pack(_) | Item::Fn(_)
-    )
+    matches!(item, Item::Import(_) | Item::Const(_) | Item::Set(_))
 }
 
 fn same_kind(a: &Item, b: &Item) -> bool {
@@ -86,10 +84,13 @@ fn item_start(item: &Item) -> usize {
     span.start as usize
 }
 
-struct Formatter {
+struct Formatter<'s> {
     out: String,
     comments: Vec<(usize, String)>,
     next_comment: usize,
+    /// The source, to keep the author's choices the tree does not record (raw strings, blank
+    /// lines after comments).
+    src: &'s str,
 }
 
 /// A string literal; raw when that reads better (regular expressions).
@@ -112,7 +113,7 @@ pub fn string_literal(s: &str) -> String {
     out
 }
 
-fn template_literal(t: &Template) -> String {
+fn template_literal(t: &Template, src: &str) -> String {
     let mut out = String::from("\"");
     for p in &t.parts {
         match p {
@@ -131,7 +132,11 @@ fn template_literal(t: &Template) -> String {
             }
             TemplatePart::Expr(e) => {
                 out.push('{');
-                out.push_str(&expr_text(e));
+                out.push_str(
+                    &expr_text_in(e, src)
+                        .replace('\\', "\\\\")
+                        .replace('"', "\\\""),
+                );
                 out.push('}');
             }
         }
@@ -177,31 +182,36 @@ fn prec(e: &Expr) -> u8 {
 
 /// An expression on one line, parenthesised only where needed.
 pub fn expr_text(e: &Expr) -> String {
+    expr_text_in(e, "")
+}
+
+/// Like [`expr_text`], keeping raw strings raw where `src` (the file) wrote them so.
+pub fn expr_text_in(e: &Expr, src: &str) -> String {
     let mut out = String::new();
-    write_expr(e, &mut out);
+    write_expr(e, &mut out, src);
     out
 }
 
-fn write_child(e: &Expr, min: u8, out: &mut String) {
+fn write_child(e: &Expr, min: u8, out: &mut String, src: &str) {
     if prec(e) < min {
         out.push('(');
-        write_expr(e, out);
+        write_expr(e, out, src);
         out.push(')');
     } else {
-        write_expr(e, out);
+        write_expr(e, out, src);
     }
 }
 
-fn write_list(items: &[Expr], out: &mut String) {
+fn write_list(items: &[Expr], out: &mut String, src: &str) {
     for (i, e) in items.iter().enumerate() {
         if i > 0 {
             out.push_str(", ");
         }
-        write_expr(e, out);
+        write_expr(e, out, src);
     }
 }
 
-fn write_expr(e: &Expr, out: &mut String) {
+fn write_expr(e: &Expr, out: &mut String, src: &str) {
     match &e.node {
         ExprKind::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         ExprKind::Int(i) => {
@@ -212,10 +222,19 @@ fn write_expr(e: &Expr, out: &mut String) {
                 out.push_str(&i.to_string());
             }
         }
-        ExprKind::Str(s) => out.push_str(&string_literal(s)),
+        ExprKind::Str(s) => {
+            let raw_in_source = src
+                .get(e.span.start as usize..)
+                .is_some_and(|t| t.starts_with("r\""));
+            if raw_in_source && !s.contains('"') && !s.contains('\n') {
+                out.push_str(&format!("r\"{s}\""));
+            } else {
+                out.push_str(&string_literal(s));
+            }
+        }
         ExprKind::Name(n) => out.push_str(n),
         ExprKind::Field(base, f) => {
-            write_child(base, 10, out);
+            write_child(base, 10, out, src);
             out.push('.');
             out.push_str(&f.node);
         }
@@ -231,11 +250,11 @@ fn write_expr(e: &Expr, out: &mut String) {
         }
         ExprKind::Unary(UnOp::Not, inner) => {
             out.push_str("not ");
-            write_child(inner, NOT_PREC + 1, out);
+            write_child(inner, NOT_PREC + 1, out, src);
         }
         ExprKind::Unary(UnOp::Neg, inner) => {
             out.push('-');
-            write_child(inner, NEG_PREC + 1, out);
+            write_child(inner, NEG_PREC + 1, out, src);
         }
         ExprKind::Binary(op, a, b) => {
             let p = prec(e);
@@ -252,16 +271,16 @@ fn write_expr(e: &Expr, out: &mut String) {
                 | BinOp::NotIn => (p + 1, p + 1),
                 _ => (p, p + 1),
             };
-            write_child(a, lmin, out);
+            write_child(a, lmin, out, src);
             out.push(' ');
             out.push_str(op.symbol());
             out.push(' ');
-            write_child(b, rmin, out);
+            write_child(b, rmin, out, src);
         }
         ExprKind::Call(name, args) => {
             out.push_str(&name.node);
             out.push('(');
-            write_list(args, out);
+            write_list(args, out, src);
             out.push(')');
         }
         ExprKind::Quant(kind, var, list, body) => {
@@ -269,14 +288,14 @@ fn write_expr(e: &Expr, out: &mut String) {
             out.push('(');
             out.push_str(&var.node);
             out.push_str(" in ");
-            write_expr(list, out);
+            write_expr(list, out, src);
             out.push_str(" where ");
-            write_expr(body, out);
+            write_expr(body, out, src);
             out.push(')');
         }
         ExprKind::List(items) => {
             out.push('[');
-            write_list(items, out);
+            write_list(items, out, src);
             out.push(']');
         }
         ExprKind::Record(entries) => {
@@ -291,15 +310,16 @@ fn write_expr(e: &Expr, out: &mut String) {
                     out.push_str(&string_literal(&k.node));
                 }
                 out.push_str(": ");
-                write_expr(v, out);
+                write_expr(v, out, src);
             }
             out.push('}');
         }
     }
 }
 
-impl Formatter {
+impl Formatter<'_> {
     fn flush_comments(&mut self, before: usize, indent: &str) {
+        let mut last_end = None;
         while let Some((pos, text)) = self.comments.get(self.next_comment) {
             if *pos >= before {
                 break;
@@ -307,7 +327,18 @@ impl Formatter {
             self.out.push_str(indent);
             self.out.push_str(text);
             self.out.push('\n');
+            last_end = Some(pos + text.len());
             self.next_comment += 1;
+        }
+        // A blank line between a comment block and what follows is kept.
+        if let Some(end) = last_end
+            && before != usize::MAX
+            && self
+                .src
+                .get(end..before.min(self.src.len()))
+                .is_some_and(|gap| gap.matches('\n').count() >= 2)
+        {
+            self.out.push('\n');
         }
     }
 
@@ -342,12 +373,16 @@ impl Formatter {
                         .unwrap_or_default();
                 self.line(
                     "",
-                    &format!("const {}{ty} = {}", c.name.node, expr_text(&c.value)),
+                    &format!(
+                        "const {}{ty} = {}",
+                        c.name.node,
+                        expr_text_in(&c.value, self.src)
+                    ),
                 );
             }
             Item::Set(s) => {
                 let mut items = String::new();
-                write_list(&s.items.node, &mut items);
+                write_list(&s.items.node, &mut items, self.src);
                 self.line("", &format!("set {} = [{items}]", s.name.node));
             }
             Item::Fn(f) => {
@@ -363,7 +398,7 @@ impl Formatter {
                         f.name.node,
                         params.join(", "),
                         type_text(&f.ret.node),
-                        expr_text(&f.body)
+                        expr_text_in(&f.body, self.src)
                     ),
                 );
             }
@@ -396,7 +431,7 @@ impl Formatter {
                 self.line("", &format!("test {} {{", string_literal(&t.name.node)));
                 if let Some(i) = &t.input {
                     let v = match &i.node {
-                        TestInput::Inline(e) => expr_text(e),
+                        TestInput::Inline(e) => expr_text_in(e, self.src),
                         TestInput::File(p) => format!("file {}", string_literal(p)),
                     };
                     self.field(i.span.start as usize, "input", &v);
@@ -465,17 +500,25 @@ impl Formatter {
             self.field(
                 name.span.start as usize,
                 "let",
-                &format!("{} = {}", name.node, expr_text(value)),
+                &format!("{} = {}", name.node, expr_text_in(value, self.src)),
             );
         }
         if let Some(w) = &r.when {
-            self.field(w.span.start as usize, "when", &expr_text(w));
+            self.field(w.span.start as usize, "when", &expr_text_in(w, self.src));
         }
         if let Some(m) = &r.message {
-            self.field(m.raw.span.start as usize, "message", &template_literal(m));
+            self.field(
+                m.raw.span.start as usize,
+                "message",
+                &template_literal(m, self.src),
+            );
         }
         if let Some(f) = &r.fix {
-            self.field(f.raw.span.start as usize, "fix", &template_literal(f));
+            self.field(
+                f.raw.span.start as usize,
+                "fix",
+                &template_literal(f, self.src),
+            );
         }
         if let Some(d) = &r.docs {
             self.field(d.span.start as usize, "docs", &string_literal(&d.node));

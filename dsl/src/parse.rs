@@ -379,6 +379,22 @@ fn syntax_error(file: FileId, base: usize, text: &str, e: &pest::error::Error<Ru
     let expected = match &e.variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let mut names: Vec<&str> = positives.iter().filter_map(|r| rule_name(*r)).collect();
+            // The ways an expression can start read better as one.
+            const STARTS: [&str; 9] = [
+                "`-`",
+                "`not`",
+                "`true` or `false`",
+                "a list `[…]`",
+                "a name",
+                "a record `{…}`",
+                "a string",
+                "an integer",
+                "an expression",
+            ];
+            if names.iter().filter(|n| STARTS.contains(n)).count() > 2 {
+                names.retain(|n| !STARTS.contains(n));
+                names.push("an expression");
+            }
             names.sort_unstable();
             names.dedup();
             names
@@ -572,7 +588,8 @@ impl Lower<'_> {
         for field in it {
             let fspan = self.span(&field);
             let rule = field.as_rule();
-            let value = field.into_inner().find(|p| !is_kw(p.as_rule()));
+            let mut let_rest = field.into_inner().filter(|p| !is_kw(p.as_rule()));
+            let value = let_rest.next();
             macro_rules! set_once {
                 ($slot:expr, $name:literal, $val:expr) => {{
                     if $slot.is_some() {
@@ -612,16 +629,19 @@ impl Lower<'_> {
                     set_once!(r.severity, "severity", Node::new(s, self.span(&v)));
                 }
                 Rule::tags_field => {
-                    // Re-walk the field: tags are every string in it.
                     let mut tags = Vec::new();
-                    if let Some(first) = value {
-                        tags.push(self.string(first));
+                    for p in value.into_iter().chain(let_rest.by_ref()) {
+                        tags.push(self.string(p));
                     }
                     set_once!(r.tags, "tags", Node::new(tags, fspan));
                 }
                 Rule::let_field => {
-                    // `let` NAME = EXPR: `value` is the name; the expression follows.
-                    let _ = value;
+                    // `let` NAME = EXPR: the first pair is the name, the second the expression.
+                    if let (Some(name), Some(expr)) = (value, let_rest.next()) {
+                        let name = self.ident(name);
+                        let e = self.expr(expr);
+                        r.lets.push((name, e));
+                    }
                 }
                 Rule::when_field => {
                     let e = self.expr(value?);
@@ -827,9 +847,18 @@ impl Lower<'_> {
                 if !text.is_empty() {
                     parts.push(TemplatePart::Text(std::mem::take(&mut text)));
                 }
-                let hole = &body[i + 1..i + 1 + close];
+                let hole_src = &body[i + 1..i + 1 + close];
+                // Inside a (non-raw) message string, `\"` and `\\` stand for `"` and `\`.
+                let hole = if is_raw {
+                    hole_src.to_owned()
+                } else {
+                    hole_src
+                        .replace("\\\\", "\u{0}")
+                        .replace("\\\"", "\"")
+                        .replace('\u{0}', "\\")
+                };
                 let hole_base = src_start + body_off + i + 1;
-                match parse_expr(self.file, hole_base, hole) {
+                match parse_expr(self.file, hole_base, &hole) {
                     Ok(e) => parts.push(TemplatePart::Expr(e)),
                     Err(d) => self.diags.push(d),
                 }
