@@ -2,6 +2,12 @@
 //! diagnostics are snapshot-tested (at least one file per diagnostic code); every file under
 //! `tests/data/ok/` checks cleanly and is already formatted.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 use std::path::Path;
 
 use chrono::NaiveDate;

@@ -1,6 +1,12 @@
 //! The 22 reference guardrails (`policies/marketplace`) give exactly the expected verdicts on
 //! the five reference inputs.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
