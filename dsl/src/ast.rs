@@ -1,6 +1,6 @@
 //! The typed syntax tree of a policy file. Every node carries its span (ignored by equality).
 
-use crate::span::{FileId, Node, Span};
+use crate::span::{FileId, Loc, Node};
 
 /// A name as written.
 pub type Ident = Node<String>;
@@ -31,7 +31,7 @@ pub struct PackDecl {
     pub name: Node<String>,
     pub version: Node<String>,
     pub language: Node<u64>,
-    pub span: Span,
+    pub span: Loc,
 }
 
 /// `const name: type = expr`
@@ -124,8 +124,8 @@ pub struct RuleDecl {
     pub fix: Option<Template>,
     pub docs: Option<Node<String>>,
     /// Fields given more than once: (field name, span of the repeat).
-    pub repeated: Vec<(&'static str, Span)>,
-    pub span: Span,
+    pub repeated: Vec<(&'static str, Loc)>,
+    pub span: Loc,
 }
 
 /// A string with `{expr}` holes.
@@ -156,8 +156,8 @@ pub struct WaiverDecl {
     pub reason: Option<Node<String>>,
     pub approver: Option<Node<String>>,
     pub expires: Option<Node<String>>,
-    pub repeated: Vec<(&'static str, Span)>,
-    pub span: Span,
+    pub repeated: Vec<(&'static str, Loc)>,
+    pub span: Loc,
 }
 
 /// The decision a test expects.
@@ -185,8 +185,8 @@ pub struct TestDecl {
     pub now: Option<Node<String>>,
     pub expect_decision: Option<Node<Decision>>,
     pub expect_fired: Option<Node<Vec<Ident>>>,
-    pub repeated: Vec<(&'static str, Span)>,
-    pub span: Span,
+    pub repeated: Vec<(&'static str, Loc)>,
+    pub span: Loc,
 }
 
 /// An expression.

@@ -1647,11 +1647,11 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
                 diags.push(
                     err(
                         Code::PackHeader,
-                        extra.span,
+                        *extra.span,
                         "a pack has exactly one header",
                     )
                     .label("second header")
-                    .related(h.span, "first header")
+                    .related(*h.span, "first header")
                     .help("keep the header in one file and `import` the others"),
                 );
             }
@@ -1740,7 +1740,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
             ck.diags.push(
                 err(
                     Code::RepeatedField,
-                    *span,
+                    **span,
                     format!("`{field}` is given twice in rule `{}`", r.id.node),
                 )
                 .label("repeated")
@@ -1880,7 +1880,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
         compiled_rules.push(Rule {
             id: r.id.node.clone(),
             id_span: r.id.span,
-            span: r.span,
+            span: *r.span,
             effect,
             mode: r.mode.as_ref().map_or(Mode::Enforce, |m| m.node),
             severity: r.severity.as_ref().map_or(default_severity, |s| s.node),
@@ -1930,7 +1930,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
             ck.diags.push(
                 err(
                     Code::RepeatedField,
-                    *span,
+                    **span,
                     format!("`{field}` is given twice in waiver `{}`", w.name.node),
                 )
                 .label("repeated")
@@ -2002,7 +2002,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
             reason: reason.node.clone(),
             approver: approver.node.clone(),
             expires: date,
-            span: w.span,
+            span: *w.span,
         });
     }
 
@@ -2025,7 +2025,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
             ck.diags.push(
                 err(
                     Code::RepeatedField,
-                    *span,
+                    **span,
                     format!("`{field}` is given twice in test `{}`", t.name.node),
                 )
                 .label("repeated")
@@ -2092,7 +2092,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
         };
         compiled_tests.push(Test {
             name: t.name.node.clone(),
-            span: t.span,
+            span: *t.span,
             input,
             now,
             expect_decision: t.expect_decision.as_ref().map(|d| d.node),

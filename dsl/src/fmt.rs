@@ -72,14 +72,14 @@ fn same_kind(a: &Item, b: &Item) -> bool {
 
 fn item_start(item: &Item) -> usize {
     let span: Span = match item {
-        Item::Pack(p) => p.span,
+        Item::Pack(p) => *p.span,
         Item::Import(i) => i.span,
         Item::Const(c) => c.name.span,
         Item::Set(s) => s.name.span,
         Item::Fn(f) => f.name.span,
-        Item::Rule(r) => r.span,
-        Item::Waiver(w) => w.span,
-        Item::Test(t) => t.span,
+        Item::Rule(r) => *r.span,
+        Item::Waiver(w) => *w.span,
+        Item::Test(t) => *t.span,
     };
     span.start as usize
 }
@@ -176,6 +176,8 @@ fn prec(e: &Expr) -> u8 {
         }
         ExprKind::Unary(UnOp::Not, _) => NOT_PREC,
         ExprKind::Unary(UnOp::Neg, _) => NEG_PREC + 1,
+        // `has a.b` would swallow a following `.field`.
+        ExprKind::Has(_) => 9,
         _ => 10,
     }
 }

@@ -489,7 +489,7 @@ impl Lower<'_> {
                     name,
                     version,
                     language: Node::new(u64::try_from(lang.node).unwrap_or(0), lang.span),
-                    span,
+                    span: span.into(),
                 })
             }
             Rule::import_decl => {
@@ -583,7 +583,7 @@ impl Lower<'_> {
             fix: None,
             docs: None,
             repeated: Vec::new(),
-            span,
+            span: span.into(),
         };
         for field in it {
             let fspan = self.span(&field);
@@ -593,7 +593,7 @@ impl Lower<'_> {
             macro_rules! set_once {
                 ($slot:expr, $name:literal, $val:expr) => {{
                     if $slot.is_some() {
-                        r.repeated.push(($name, fspan));
+                        r.repeated.push(($name, fspan.into()));
                     } else {
                         $slot = Some($val);
                     }
@@ -676,7 +676,7 @@ impl Lower<'_> {
             approver: None,
             expires: None,
             repeated: Vec::new(),
-            span,
+            span: span.into(),
         };
         for field in it {
             let fspan = self.span(&field);
@@ -685,7 +685,7 @@ impl Lower<'_> {
             macro_rules! set_once {
                 ($slot:expr, $name:literal, $val:expr) => {{
                     if $slot.is_some() {
-                        w.repeated.push(($name, fspan));
+                        w.repeated.push(($name, fspan.into()));
                     } else {
                         $slot = Some($val);
                     }
@@ -728,7 +728,7 @@ impl Lower<'_> {
             expect_decision: None,
             expect_fired: None,
             repeated: Vec::new(),
-            span,
+            span: span.into(),
         };
         for field in it {
             let fspan = self.span(&field);
@@ -737,7 +737,7 @@ impl Lower<'_> {
             macro_rules! set_once {
                 ($slot:expr, $name:literal, $val:expr) => {{
                     if $slot.is_some() {
-                        t.repeated.push(($name, fspan));
+                        t.repeated.push(($name, fspan.into()));
                     } else {
                         $slot = Some($val);
                     }

@@ -184,3 +184,35 @@ mod tests {
         assert_eq!(a, b);
     }
 }
+
+/// A span stored in a syntax-tree struct: it derefs to the [`Span`] but, like [`Node`]'s,
+/// takes no part in equality, so trees compare by meaning.
+#[derive(Clone, Copy, Default)]
+pub struct Loc(pub Span);
+
+impl PartialEq for Loc {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Loc {}
+
+impl fmt::Debug for Loc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("_")
+    }
+}
+
+impl std::ops::Deref for Loc {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.0
+    }
+}
+
+impl From<Span> for Loc {
+    fn from(s: Span) -> Self {
+        Loc(s)
+    }
+}
