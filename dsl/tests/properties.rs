@@ -167,7 +167,7 @@ proptest! {
     /// Formatting a pack is idempotent and keeps its syntax tree.
     #[test]
     fn packs_round_trip_and_formatting_is_idempotent(e in expr(), msg in "[a-z {}]{0,12}") {
-        let msg = msg.replace('{', "").replace('}', "");
+        let msg = msg.replace(['{', '}'], "");
         let text = format!("{PRELUDE}rule r {{\n  effect deny\n  when {}\n  message \"{msg}\"\n}}\n", dsl::fmt::expr_text(&e));
         let (file, diags) = dsl::parse::parse_file(FileId(0), &text);
         prop_assert!(diags.is_empty(), "{text}\n{diags:?}");
