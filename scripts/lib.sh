@@ -74,6 +74,20 @@ ensure_cargo_leptos() {
   fi
 }
 
+CARGO_FUZZ_VERSION="0.13.1"
+
+# Sets USE_FUZZ=1 when cargo-fuzz (which needs nightly) is available.
+ensure_cargo_fuzz() {
+  USE_FUZZ=0
+  if cargo fuzz --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSION"; then
+    USE_FUZZ=1
+  elif has_nightly; then
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+    USE_FUZZ=1
+  fi
+}
+
 ensure_browser() {
   [ -x /usr/bin/chromium ] || apt_install chromium
 }
