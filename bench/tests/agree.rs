@@ -1,0 +1,57 @@
+//! Before anything is timed: Stellar, Cedar and regorus return the expected verdicts on the
+//! five reference inputs at 22 rules, and the same verdicts as each other on the generated sets.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly on purpose"
+)]
+
+#[path = "../engines/mod.rs"]
+mod engines;
+
+use engines::{Cedar, Rego, Stellar};
+
+#[test]
+fn all_three_engines_return_the_expected_verdicts_on_the_reference_rules() {
+    let r = stellar_policy_bench::reference();
+    let stellar = Stellar::load(&r.stellar).unwrap();
+    let cedar = Cedar::load(&r.cedar, Some(&r.cedar_schema)).unwrap();
+    let rego = Rego::load(&r.rego).unwrap();
+    let expected = stellar_policy_bench::expected();
+    for (name, json) in stellar_policy_bench::inputs() {
+        let (_, deny, warn) = expected.iter().find(|(n, _, _)| *n == name).unwrap();
+        let want = (deny.clone(), warn.clone());
+        assert_eq!(
+            Stellar::outcome(&stellar.decide_json(&json).unwrap()),
+            want,
+            "stellar on {name}"
+        );
+        assert_eq!(cedar.decide_json(&json).unwrap(), want, "cedar on {name}");
+        assert_eq!(rego.decide_json(&json).unwrap(), want, "regorus on {name}");
+    }
+}
+
+#[test]
+fn all_three_engines_agree_on_the_generated_sets() {
+    for n in [200, 2000] {
+        let (s, r, c) = stellar_policy_bench::generate(n);
+        let stellar = Stellar::load(&[("generated.spl".into(), s)]).unwrap();
+        assert_eq!(stellar.pack.rules().len(), n);
+        let cedar = Cedar::load(&c, Some(&stellar_policy_bench::reference().cedar_schema)).unwrap();
+        let rego = Rego::load(&r).unwrap();
+        for (name, json) in stellar_policy_bench::inputs() {
+            let ours = Stellar::outcome(&stellar.decide_json(&json).unwrap());
+            assert_eq!(
+                cedar.decide_json(&json).unwrap(),
+                ours,
+                "cedar vs stellar on {name} at {n}"
+            );
+            assert_eq!(
+                rego.decide_json(&json).unwrap(),
+                ours,
+                "regorus vs stellar on {name} at {n}"
+            );
+        }
+    }
+}
