@@ -96,18 +96,11 @@ fn id(base: &str, k: usize) -> String {
     }
 }
 
-/// A clause that holds on every reference input; it makes variants of boolean rules distinct.
-fn always(k: usize) -> (String, String, String) {
-    let t = 1_000_000 + k;
-    (
-        format!("input.signatures < {t}"),
-        format!("input.signatures < {t}"),
-        format!("resource.signatures < {t}"),
-    )
-}
-
+/// Variant `k` of family `family`. Variant 0 is the reference rule; later variants keep the
+/// family's shape with their own constants (a threshold further out, another host, licence,
+/// publisher or name), as a large real rule set does, so that each one fires only on the inputs
+/// it is about (`gen_trigger` is built to trigger a few of them).
 fn variant(family: usize, k: usize) -> Variant {
-    let (s_t, r_t, c_t) = always(k);
     let quoted = |items: &[String]| {
         items
             .iter()
@@ -115,59 +108,63 @@ fn variant(family: usize, k: usize) -> Variant {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let publisher = format!("pub{k}");
+    let tier = format!("tier{k}");
     let (name, effect, stellar, rego, cedar): (&str, &str, String, String, String) = match family {
         0 => (
             "mem_limit",
             "deny",
-            format!("input.resources.memory_mb > {}", 512 + k),
-            format!("input.resources.memory_mb > {}", 512 + k),
-            format!("resource.memory_mb > {}", 512 + k),
+            format!("input.resources.memory_mb > {}", 512 + 100 * k),
+            format!("input.resources.memory_mb > {}", 512 + 100 * k),
+            format!("resource.memory_mb > {}", 512 + 100 * k),
         ),
         1 => (
             "cpu_limit",
             "deny",
-            format!("input.resources.cpu_millis > {}", 2000 + k),
-            format!("input.resources.cpu_millis > {}", 2000 + k),
-            format!("resource.cpu_millis > {}", 2000 + k),
+            format!("input.resources.cpu_millis > {}", 2000 + 100 * k),
+            format!("input.resources.cpu_millis > {}", 2000 + 100 * k),
+            format!("resource.cpu_millis > {}", 2000 + 100 * k),
         ),
         2 => (
             "wasm_size",
             "deny",
-            format!("input.resources.wasm_size_kb > {}", 10240 + k),
-            format!("input.resources.wasm_size_kb > {}", 10240 + k),
-            format!("resource.wasm_size_kb > {}", 10240 + k),
+            format!("input.resources.wasm_size_kb > {}", 10240 + 100 * k),
+            format!("input.resources.wasm_size_kb > {}", 10240 + 100 * k),
+            format!("resource.wasm_size_kb > {}", 10240 + 100 * k),
         ),
         3 => (
             "large_wasm",
             "warn",
-            format!("input.resources.wasm_size_kb > {}", 5120 + k),
-            format!("input.resources.wasm_size_kb > {}", 5120 + k),
-            format!("resource.wasm_size_kb > {}", 5120 + k),
+            format!("input.resources.wasm_size_kb > {}", 5120 + 100 * k),
+            format!("input.resources.wasm_size_kb > {}", 5120 + 100 * k),
+            format!("resource.wasm_size_kb > {}", 5120 + 100 * k),
         ),
-        4 => (
-            "community_memory",
-            "deny",
-            format!(
-                "input.publisher.tier == \"community\" and input.resources.memory_mb > {}",
-                256 + k
-            ),
-            format!(
-                "input.publisher.tier == \"community\"\n\tinput.resources.memory_mb > {}",
-                256 + k
-            ),
-            format!(
-                "principal.tier == \"community\" && resource.memory_mb > {}",
-                256 + k
-            ),
-        ),
+        4 => {
+            let t = if k == 0 {
+                "community".to_owned()
+            } else {
+                tier.clone()
+            };
+            let limit = if k == 0 { 256 } else { 32 };
+            (
+                "community_memory",
+                "deny",
+                format!("input.publisher.tier == \"{t}\" and input.resources.memory_mb > {limit}"),
+                format!("input.publisher.tier == \"{t}\"\n\tinput.resources.memory_mb > {limit}"),
+                format!("principal.tier == \"{t}\" && resource.memory_mb > {limit}"),
+            )
+        }
         5 => {
-            let list = vec![
-                "proc:exec".to_owned(),
-                "sys:admin".into(),
-                "fs:write:/".into(),
-                "net:*".into(),
-                format!("custom:perm{k}"),
-            ];
+            let list = if k == 0 {
+                vec![
+                    "proc:exec".to_owned(),
+                    "sys:admin".into(),
+                    "fs:write:/".into(),
+                    "net:*".into(),
+                ]
+            } else {
+                vec![format!("custom:perm{k}"), format!("proc:exec{k}")]
+            };
             (
                 "forbidden_permission",
                 "deny",
@@ -177,24 +174,38 @@ fn variant(family: usize, k: usize) -> Variant {
             )
         }
         6 => {
-            let list = vec![
-                "api.example.com".to_owned(),
-                "cdn.example.com".into(),
-                format!("host{k}.example.com"),
-            ];
-            (
-                "net_host_not_allowlisted",
-                "deny",
-                format!(
-                    "any(p in input.permissions where starts_with(p, \"net:\") and trim_prefix(p, \"net:\") not in [{}])",
-                    quoted(&list)
-                ),
-                format!(
-                    "some p in input.permissions\n\tstartswith(p, \"net:\")\n\tnot trim_prefix(p, \"net:\") in {{{}}}",
-                    quoted(&list)
-                ),
-                format!("!([{}].containsAll(resource.net_hosts))", quoted(&list)),
-            )
+            if k == 0 {
+                let list = vec!["api.example.com".to_owned(), "cdn.example.com".into()];
+                (
+                    "net_host_not_allowlisted",
+                    "deny",
+                    format!(
+                        "any(p in input.permissions where starts_with(p, \"net:\") and trim_prefix(p, \"net:\") not in [{}])",
+                        quoted(&list)
+                    ),
+                    format!(
+                        "some p in input.permissions\n\tstartswith(p, \"net:\")\n\tnot trim_prefix(p, \"net:\") in {{{}}}",
+                        quoted(&list)
+                    ),
+                    format!("!([{}].containsAll(resource.net_hosts))", quoted(&list)),
+                )
+            } else {
+                // Hosts of region k must be on region k's allowlist.
+                let host = format!("region{k}.example.com");
+                (
+                    "net_host_not_allowlisted",
+                    "deny",
+                    format!(
+                        "any(p in input.permissions where ends_with(p, \".region{k}.example.com\") and trim_prefix(p, \"net:\") not in [\"api.{host}\"])"
+                    ),
+                    format!(
+                        "some p in input.permissions\n\tendswith(p, \".region{k}.example.com\")\n\tnot trim_prefix(p, \"net:\") in {{\"api.{host}\"}}"
+                    ),
+                    format!(
+                        "resource.permissions.containsAny([\"net:evil.{host}\", \"net:cdn.{host}\"])"
+                    ),
+                )
+            }
         }
         7 => (
             "too_many_permissions",
@@ -203,40 +214,93 @@ fn variant(family: usize, k: usize) -> Variant {
             format!("count(input.permissions) > {}", 8 + k),
             format!("resource.perm_count > {}", 8 + k),
         ),
-        8 => (
-            "fs_write_unverified",
-            "deny",
-            format!("\"fs:write\" in input.permissions and not input.publisher.verified and {s_t}"),
-            format!("\"fs:write\" in input.permissions\n\tnot input.publisher.verified\n\t{r_t}"),
-            format!("resource.permissions.contains(\"fs:write\") && !principal.verified && {c_t}"),
-        ),
-        9 => (
-            "unsigned",
-            "deny",
-            format!("input.signatures < 1 and {s_t}"),
-            format!("input.signatures < 1\n\t{r_t}"),
-            format!("resource.signatures < 1 && {c_t}"),
-        ),
-        10 => (
-            "unverified_weak_signatures",
-            "deny",
-            format!("not input.publisher.verified and input.signatures < 2 and {s_t}"),
-            format!("not input.publisher.verified\n\tinput.signatures < 2\n\t{r_t}"),
-            format!("!principal.verified && resource.signatures < 2 && {c_t}"),
-        ),
-        11 => (
-            "unverified_publisher",
-            "warn",
-            format!("not input.publisher.verified and {s_t}"),
-            format!("not input.publisher.verified\n\t{r_t}"),
-            format!("!principal.verified && {c_t}"),
-        ),
+        8 => {
+            let perm = if k == 0 {
+                "fs:write".to_owned()
+            } else {
+                format!("fs:write{k}")
+            };
+            (
+                "fs_write_unverified",
+                "deny",
+                format!("\"{perm}\" in input.permissions and not input.publisher.verified"),
+                format!("\"{perm}\" in input.permissions\n\tnot input.publisher.verified"),
+                format!("resource.permissions.contains(\"{perm}\") && !principal.verified"),
+            )
+        }
+        9 => {
+            if k == 0 {
+                (
+                    "unsigned",
+                    "deny",
+                    "input.signatures < 1".into(),
+                    "input.signatures < 1".into(),
+                    "resource.signatures < 1".into(),
+                )
+            } else {
+                (
+                    "unsigned",
+                    "deny",
+                    format!("input.signatures < 1 and input.publisher.id == \"{publisher}\""),
+                    format!("input.signatures < 1\n\tinput.publisher.id == \"{publisher}\""),
+                    format!("resource.signatures < 1 && principal == Publisher::\"{publisher}\""),
+                )
+            }
+        }
+        10 => {
+            if k == 0 {
+                (
+                    "unverified_weak_signatures",
+                    "deny",
+                    "not input.publisher.verified and input.signatures < 2".into(),
+                    "not input.publisher.verified\n\tinput.signatures < 2".into(),
+                    "!principal.verified && resource.signatures < 2".into(),
+                )
+            } else {
+                (
+                    "unverified_weak_signatures",
+                    "deny",
+                    format!(
+                        "not input.publisher.verified and input.signatures < 2 and input.publisher.tier == \"{tier}\""
+                    ),
+                    format!(
+                        "not input.publisher.verified\n\tinput.signatures < 2\n\tinput.publisher.tier == \"{tier}\""
+                    ),
+                    format!(
+                        "!principal.verified && resource.signatures < 2 && principal.tier == \"{tier}\""
+                    ),
+                )
+            }
+        }
+        11 => {
+            if k == 0 {
+                (
+                    "unverified_publisher",
+                    "warn",
+                    "not input.publisher.verified".into(),
+                    "not input.publisher.verified".into(),
+                    "!principal.verified".into(),
+                )
+            } else {
+                (
+                    "unverified_publisher",
+                    "warn",
+                    format!(
+                        "not input.publisher.verified and input.publisher.id == \"{publisher}\""
+                    ),
+                    format!(
+                        "not input.publisher.verified\n\tinput.publisher.id == \"{publisher}\""
+                    ),
+                    format!("!principal.verified && principal == Publisher::\"{publisher}\""),
+                )
+            }
+        }
         12 => {
-            let list = vec![
-                "evil-corp".to_owned(),
-                "shady-llc".into(),
-                format!("blocked{k}"),
-            ];
+            let list = if k == 0 {
+                vec!["evil-corp".to_owned(), "shady-llc".into()]
+            } else {
+                vec![format!("blocked{k}-a"), format!("blocked{k}-b")]
+            };
             let cedar_list = list
                 .iter()
                 .map(|p| format!("Publisher::\"{p}\""))
@@ -251,12 +315,11 @@ fn variant(family: usize, k: usize) -> Variant {
             )
         }
         13 => {
-            let list = vec![
-                "AGPL-3.0".to_owned(),
-                "GPL-3.0".into(),
-                "SSPL-1.0".into(),
-                format!("LIC-{k}"),
-            ];
+            let list = if k == 0 {
+                vec!["AGPL-3.0".to_owned(), "GPL-3.0".into(), "SSPL-1.0".into()]
+            } else {
+                vec![format!("LIC-{k}")]
+            };
             (
                 "license_denylist",
                 "deny",
@@ -271,20 +334,50 @@ fn variant(family: usize, k: usize) -> Variant {
                 format!("resource.licenses.containsAny([{}])", quoted(&list)),
             )
         }
-        14 => (
-            "no_license_declared",
-            "warn",
-            format!("is_empty(input.sbom.licenses) and {s_t}"),
-            format!("count(input.sbom.licenses) == 0\n\t{r_t}"),
-            format!("resource.licenses.isEmpty() && {c_t}"),
-        ),
-        15 => (
-            "invalid_name",
-            "deny",
-            format!("not matches(input.name, r\"^[a-z][a-z0-9-]{{2,63}}$\") and {s_t}"),
-            format!("not regex.match(`^[a-z][a-z0-9-]{{2,63}}$`, input.name)\n\t{r_t}"),
-            format!("!resource.name_valid && {c_t}"),
-        ),
+        14 => {
+            if k == 0 {
+                (
+                    "no_license_declared",
+                    "warn",
+                    "is_empty(input.sbom.licenses)".into(),
+                    "count(input.sbom.licenses) == 0".into(),
+                    "resource.licenses.isEmpty()".into(),
+                )
+            } else {
+                (
+                    "no_license_declared",
+                    "warn",
+                    format!(
+                        "is_empty(input.sbom.licenses) and input.publisher.id == \"{publisher}\""
+                    ),
+                    format!(
+                        "count(input.sbom.licenses) == 0\n\tinput.publisher.id == \"{publisher}\""
+                    ),
+                    format!(
+                        "resource.licenses.isEmpty() && principal == Publisher::\"{publisher}\""
+                    ),
+                )
+            }
+        }
+        15 => {
+            if k == 0 {
+                (
+                    "invalid_name",
+                    "deny",
+                    "not matches(input.name, r\"^[a-z][a-z0-9-]{2,63}$\")".into(),
+                    "not regex.match(`^[a-z][a-z0-9-]{2,63}$`, input.name)".into(),
+                    "!resource.name_valid".into(),
+                )
+            } else {
+                (
+                    "invalid_name",
+                    "deny",
+                    format!("starts_with(input.name, \"evil{k}-\")"),
+                    format!("startswith(input.name, \"evil{k}-\")"),
+                    format!("resource.name like \"evil{k}-*\""),
+                )
+            }
+        }
         16 => {
             let prefix = if k == 0 {
                 "official-".to_owned()
@@ -303,47 +396,99 @@ fn variant(family: usize, k: usize) -> Variant {
                 format!("resource.name like \"{prefix}*\" && principal.tier != \"partner\""),
             )
         }
-        17 => (
-            "invalid_version",
-            "deny",
-            format!("not is_semver(input.version) and {s_t}"),
-            format!("not semver.is_valid(input.version)\n\t{r_t}"),
-            format!("!resource.version_valid && {c_t}"),
-        ),
-        18 => (
-            "prerelease_major_zero",
-            "warn",
-            format!("is_semver(input.version) and major(semver(input.version)) == 0 and {s_t}"),
-            format!("semver.is_valid(input.version)\n\tstartswith(input.version, \"0.\")\n\t{r_t}"),
-            format!("resource.version_major == 0 && {c_t}"),
-        ),
+        17 => {
+            if k == 0 {
+                (
+                    "invalid_version",
+                    "deny",
+                    "not is_semver(input.version)".into(),
+                    "not semver.is_valid(input.version)".into(),
+                    "!resource.version_valid".into(),
+                )
+            } else {
+                (
+                    "invalid_version",
+                    "deny",
+                    format!(
+                        "not is_semver(input.version) and input.publisher.id == \"{publisher}\""
+                    ),
+                    format!(
+                        "not semver.is_valid(input.version)\n\tinput.publisher.id == \"{publisher}\""
+                    ),
+                    format!("!resource.version_valid && principal == Publisher::\"{publisher}\""),
+                )
+            }
+        }
+        18 => {
+            if k == 0 {
+                (
+                    "prerelease_major_zero",
+                    "warn",
+                    "is_semver(input.version) and major(semver(input.version)) == 0".into(),
+                    "semver.is_valid(input.version)\n\tstartswith(input.version, \"0.\")".into(),
+                    "resource.version_major == 0".into(),
+                )
+            } else {
+                (
+                    "prerelease_major_zero",
+                    "warn",
+                    format!(
+                        "is_semver(input.version) and major(semver(input.version)) == 0 and input.publisher.tier == \"{tier}\""
+                    ),
+                    format!(
+                        "semver.is_valid(input.version)\n\tstartswith(input.version, \"0.\")\n\tinput.publisher.tier == \"{tier}\""
+                    ),
+                    format!("resource.version_major == 0 && principal.tier == \"{tier}\""),
+                )
+            }
+        }
         19 => (
             "min_host_too_new",
             "deny",
             format!(
-                "is_semver(input.compat.min_host) and semver(input.compat.min_host) > semver(\"2.5.{k}\")"
+                "is_semver(input.compat.min_host) and semver(input.compat.min_host) > semver(\"2.{}.0\")",
+                5 + k
             ),
-            format!("semver.compare(input.compat.min_host, \"2.5.{k}\") > 0"),
-            format!("resource.min_host > {}", 2_005_000 + k),
-        ),
-        20 => (
-            "max_host_too_old",
-            "deny",
             format!(
-                "is_semver(input.compat.max_host) and semver(input.compat.max_host) < semver(\"2.5.{k}\")"
+                "semver.compare(input.compat.min_host, \"2.{}.0\") > 0",
+                5 + k
             ),
-            format!("semver.compare(input.compat.max_host, \"2.5.{k}\") < 0"),
-            format!("resource.max_host < {}", 2_005_000 + k),
+            format!("resource.min_host > {}", 2_000_000 + 1000 * (5 + k)),
         ),
-        _ => (
-            "compat_range_invalid",
-            "deny",
-            format!(
-                "is_semver(input.compat.min_host) and is_semver(input.compat.max_host) and semver(input.compat.min_host) > semver(input.compat.max_host) and {s_t}"
-            ),
-            format!("semver.compare(input.compat.min_host, input.compat.max_host) > 0\n\t{r_t}"),
-            format!("resource.min_host > resource.max_host && {c_t}"),
-        ),
+        20 => {
+            let (minor, patch) = if k == 0 { (5, 0) } else { (0, k) };
+            (
+                "max_host_too_old",
+                "deny",
+                format!(
+                    "is_semver(input.compat.max_host) and semver(input.compat.max_host) < semver(\"2.{minor}.{patch}\")"
+                ),
+                format!("semver.compare(input.compat.max_host, \"2.{minor}.{patch}\") < 0"),
+                format!("resource.max_host < {}", 2_000_000 + 1000 * minor + patch),
+            )
+        }
+        _ => {
+            if k == 0 {
+                ("compat_range_invalid", "deny",
+                "is_semver(input.compat.min_host) and is_semver(input.compat.max_host) and semver(input.compat.min_host) > semver(input.compat.max_host)".into(),
+                "semver.compare(input.compat.min_host, input.compat.max_host) > 0".into(),
+                "resource.min_host > resource.max_host".into())
+            } else {
+                (
+                    "compat_range_invalid",
+                    "deny",
+                    format!(
+                        "input.publisher.id == \"{publisher}\" and is_semver(input.compat.min_host) and is_semver(input.compat.max_host) and semver(input.compat.min_host) > semver(input.compat.max_host)"
+                    ),
+                    format!(
+                        "input.publisher.id == \"{publisher}\"\n\tsemver.compare(input.compat.min_host, input.compat.max_host) > 0"
+                    ),
+                    format!(
+                        "principal == Publisher::\"{publisher}\" && resource.min_host > resource.max_host"
+                    ),
+                )
+            }
+        }
     };
     let rid = id(name, k);
     Variant {

@@ -192,7 +192,7 @@ pub struct TestDecl {
 /// An expression.
 pub type Expr = Node<ExprKind>;
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Hash)]
 pub enum ExprKind {
     Bool(bool),
     Int(i64),

@@ -1720,7 +1720,8 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
 
     let mut compiled_rules = Vec::new();
     let mut seen_ids: HashMap<String, Span> = HashMap::new();
-    let mut seen_conditions: Vec<(&Expr, Effect, &str, Span)> = Vec::new();
+    // Conditions by hash, to find shadowed rules without comparing every pair.
+    let mut seen_conditions: HashMap<u64, Vec<(&Expr, Effect, &str, Span)>> = HashMap::new();
     for r in &rules {
         if let Some(prev) = seen_ids.get(&r.id.node) {
             ck.diags.push(
@@ -1852,7 +1853,14 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
                 );
             }
         }
-        if let Some((_, _, first_id, first_span)) = seen_conditions
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            when.hash(&mut h);
+            h.finish()
+        };
+        let bucket = seen_conditions.entry(key).or_default();
+        if let Some((_, _, first_id, first_span)) = bucket
             .iter()
             .find(|(c, e, _, _)| **c == *when && *e == effect)
         {
@@ -1870,7 +1878,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
                 .help("the two rules always fire together: merge them, or change one condition"),
             );
         } else {
-            seen_conditions.push((when, effect, r.id.node.as_str(), when.span));
+            bucket.push((when, effect, r.id.node.as_str(), when.span));
         }
         let default_severity = match effect {
             Effect::Deny => Severity::High,

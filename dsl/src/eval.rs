@@ -77,6 +77,19 @@ pub struct Evaluator<'a> {
     pub locals: Vec<Value>,
     pub steps: u64,
     pub limits: Limits,
+    /// Versions parsed from facts, by the address of the fact's text.
+    semver_memo: Vec<(usize, R<Value>)>,
+}
+
+fn parse_semver(ir: &Ir, s: &str) -> R<Value> {
+    match semver::Version::parse(s) {
+        Ok(v) => Ok(Value::Semver(Arc::new(v))),
+        Err(e) => Err(EvalError::InvalidSemver {
+            span: ir.span,
+            text: s.to_owned(),
+            reason: e.to_string(),
+        }),
+    }
 }
 
 fn internal(ir: &Ir, what: &str) -> EvalError {
@@ -124,6 +137,7 @@ impl<'a> Evaluator<'a> {
             locals: Vec::new(),
             steps: 0,
             limits,
+            semver_memo: Vec::new(),
         }
     }
 
@@ -151,12 +165,62 @@ impl<'a> Evaluator<'a> {
     fn path<'b>(&self, ir: &'b Ir) -> Option<&'a Value> {
         match &ir.kind {
             IrKind::Input => Some(self.input),
+            IrKind::Path(p) => {
+                let mut v = self.input;
+                for i in p.iter() {
+                    match v {
+                        Value::Record(fields) => v = fields.get(*i as usize)?,
+                        _ => return None,
+                    }
+                }
+                Some(v)
+            }
             IrKind::Field(inner, i) => match self.path(inner)? {
                 Value::Record(fields) => fields.get(*i as usize),
                 _ => None,
             },
             _ => None,
         }
+    }
+
+    /// A value that can be read without evaluating or copying: a constant, a fact, or a
+    /// quantifier variable (or a field of one).
+    fn peek<'s>(&'s self, ir: &'s Ir) -> Option<&'s Value> {
+        match &ir.kind {
+            IrKind::Const(v) => Some(v),
+            IrKind::Input | IrKind::Path(_) => self.path(ir),
+            IrKind::Local(slot) => self.locals.get(*slot as usize),
+            IrKind::Field(inner, i) => match self.peek(inner)? {
+                Value::Record(fields) => fields.get(*i as usize),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Two string arguments, borrowed when possible.
+    fn str_pair(&mut self, a: &Ir, b: &Ir, f: impl Fn(&str, &str) -> bool) -> R<bool> {
+        if let (Some(Value::Str(x)), Some(Value::Str(y))) = (self.peek(a), self.peek(b)) {
+            return Ok(f(x, y));
+        }
+        let x = self.string(a)?;
+        let y = self.string(b)?;
+        Ok(f(&x, &y))
+    }
+
+    /// `semver(fact)` parsed once per evaluation: facts do not change while rules run.
+    fn semver_of_fact(&mut self, ir: &Ir, arg: &Ir) -> R<Value> {
+        let Some(Value::Str(s)) = self.path(arg) else {
+            let s = self.string(arg)?;
+            return parse_semver(ir, &s);
+        };
+        let key = std::sync::Arc::as_ptr(s) as *const u8 as usize;
+        if let Some((_, v)) = self.semver_memo.iter().find(|(k, _)| *k == key) {
+            return v.clone();
+        }
+        let v = parse_semver(ir, s);
+        self.semver_memo.push((key, v.clone()));
+        v
     }
 
     /// Evaluates a boolean expression.
@@ -168,22 +232,51 @@ impl<'a> Evaluator<'a> {
             IrKind::Or(a, b) => Ok(self.eval_bool(a)? || self.eval_bool(b)?),
             IrKind::Not(a) => Ok(!self.eval_bool(a)?),
             IrKind::Cmp(op, a, b) => {
-                let input = self.input;
-                let _ = input;
-                match (self.path(a), b.constant()) {
-                    (Some(x), Some(y)) => holds(*op, x, y).ok_or_else(|| internal(ir, "compare")),
-                    _ => {
-                        let x = self.eval(a)?;
-                        let y = self.eval(b)?;
-                        holds(*op, &x, &y).ok_or_else(|| internal(ir, "compare"))
-                    }
+                if let (Some(x), Some(y)) = (self.peek(a), self.peek(b)) {
+                    return holds(*op, x, y).ok_or_else(|| internal(ir, "compare"));
                 }
+                let x = self.eval(a)?;
+                let y = self.eval(b)?;
+                holds(*op, &x, &y).ok_or_else(|| internal(ir, "compare"))
             }
-            IrKind::InSet(e, set, _) => match self.path(e) {
+            IrKind::InSet(e, set, _) => match self.peek(e) {
                 Some(v) => Ok(set.contains(v)),
                 None => {
                     let v = self.eval(e)?;
                     Ok(set.contains(&v))
+                }
+            },
+            IrKind::Call(
+                b @ (Builtin::StartsWith | Builtin::EndsWith | Builtin::Contains),
+                args,
+            ) if args.len() == 2 => {
+                let f = match b {
+                    Builtin::StartsWith => |x: &str, y: &str| x.starts_with(y),
+                    Builtin::EndsWith => |x: &str, y: &str| x.ends_with(y),
+                    _ => |x: &str, y: &str| x.contains(y),
+                };
+                self.str_pair(&args[0], &args[1], f)
+            }
+            IrKind::Call(Builtin::IsSemver, args) if args.len() == 1 => {
+                if self.path(&args[0]).is_some() {
+                    return Ok(self.semver_of_fact(ir, &args[0]).is_ok());
+                }
+                let s = self.string(&args[0])?;
+                Ok(semver::Version::parse(&s).is_ok())
+            }
+            IrKind::Call(Builtin::IsEmpty, args) if args.len() == 1 => match self.peek(&args[0]) {
+                Some(Value::List(l)) => Ok(l.is_empty()),
+                Some(Value::Str(s)) => Ok(s.is_empty()),
+                _ => match self.eval(ir)? {
+                    Value::Bool(b) => Ok(b),
+                    _ => Err(internal(ir, "is_empty")),
+                },
+            },
+            IrKind::Matches(e, re) => match self.peek(e) {
+                Some(Value::Str(s)) => Ok(re.is_match(s)),
+                _ => {
+                    let s = self.string(e)?;
+                    Ok(re.is_match(&s))
                 }
             },
             IrKind::Quant(
@@ -267,6 +360,7 @@ impl<'a> Evaluator<'a> {
                 .cloned()
                 .ok_or_else(|| internal(ir, "unbound variable"))?,
             IrKind::Param(_) => return Err(internal(ir, "uninlined parameter")),
+            IrKind::Path(_) => self.path(ir).cloned().ok_or_else(|| internal(ir, "path"))?,
             IrKind::Field(e, i) => {
                 if let Some(v) = self.path(ir) {
                     return Ok(v.clone());
@@ -391,6 +485,11 @@ impl<'a> Evaluator<'a> {
     fn call(&mut self, ir: &Ir, b: Builtin, args: &[Ir]) -> R<Value> {
         let arg = |i: usize| args.get(i).ok_or_else(|| internal(ir, "missing argument"));
         Ok(match b {
+            Builtin::Len if self.peek(arg(0)?).is_some() => match self.peek(arg(0)?) {
+                Some(Value::Str(s)) => Value::Int(s.chars().count() as i64),
+                Some(Value::List(l)) => Value::Int(l.len() as i64),
+                _ => return Err(internal(ir, "len")),
+            },
             Builtin::Len => match self.eval(arg(0)?)? {
                 Value::Str(s) => Value::Int(s.chars().count() as i64),
                 Value::List(l) => Value::Int(l.len() as i64),
@@ -475,6 +574,7 @@ impl<'a> Evaluator<'a> {
                 }
                 Value::Str(Arc::from(out))
             }
+            Builtin::Semver if self.path(arg(0)?).is_some() => self.semver_of_fact(ir, arg(0)?)?,
             Builtin::Semver => {
                 let s = self.string(arg(0)?)?;
                 match semver::Version::parse(&s) {

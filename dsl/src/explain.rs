@@ -292,7 +292,7 @@ impl Tracer<'_, '_> {
 
 fn is_path(ir: &Ir) -> bool {
     match &ir.kind {
-        IrKind::Input | IrKind::Local(_) => true,
+        IrKind::Input | IrKind::Local(_) | IrKind::Path(_) => true,
         IrKind::Field(inner, _) => is_path(inner),
         _ => false,
     }

@@ -168,6 +168,9 @@ pub enum IrKind {
     Param(u16),
     /// A record field by index.
     Field(Box<Ir>, u16),
+    /// A chain of fields from the facts, by index (`input.resources.memory_mb`); made from
+    /// `Field` chains by [`optimize`] so that evaluation reads it without recursion.
+    Path(Box<[u16]>),
     /// Whether an optional record field is present.
     Has(Box<Ir>, u16),
     Not(Box<Ir>),
@@ -216,7 +219,11 @@ impl Ir {
     pub fn walk(&self, f: &mut impl FnMut(&Ir)) {
         f(self);
         match &self.kind {
-            IrKind::Const(_) | IrKind::Input | IrKind::Local(_) | IrKind::Param(_) => {}
+            IrKind::Const(_)
+            | IrKind::Input
+            | IrKind::Local(_)
+            | IrKind::Param(_)
+            | IrKind::Path(_) => {}
             IrKind::Field(e, _)
             | IrKind::Has(e, _)
             | IrKind::Not(e)
@@ -247,7 +254,11 @@ impl Ir {
     pub fn map(self, f: &mut impl FnMut(Ir) -> Ir) -> Ir {
         let Ir { kind, span, ty } = self;
         let kind = match kind {
-            k @ (IrKind::Const(_) | IrKind::Input | IrKind::Local(_) | IrKind::Param(_)) => k,
+            k @ (IrKind::Const(_)
+            | IrKind::Input
+            | IrKind::Local(_)
+            | IrKind::Param(_)
+            | IrKind::Path(_)) => k,
             IrKind::Field(e, i) => IrKind::Field(Box::new(e.map(f)), i),
             IrKind::Has(e, i) => IrKind::Has(Box::new(e.map(f)), i),
             IrKind::Not(e) => IrKind::Not(Box::new(e.map(f))),
@@ -282,4 +293,30 @@ impl Ir {
         });
         n
     }
+}
+
+/// Rewrites a checked expression for evaluation: field chains from the facts become paths.
+pub fn optimize(ir: Ir) -> Ir {
+    ir.map(&mut |node| match node.kind {
+        IrKind::Field(inner, i) => match inner.kind {
+            IrKind::Input => Ir::new(IrKind::Path(Box::new([i])), node.ty, node.span),
+            IrKind::Path(p) => {
+                let mut v = p.into_vec();
+                v.push(i);
+                Ir::new(IrKind::Path(v.into_boxed_slice()), node.ty, node.span)
+            }
+            other => Ir::new(
+                IrKind::Field(
+                    Box::new(Ir {
+                        kind: other,
+                        ..*inner
+                    }),
+                    i,
+                ),
+                node.ty,
+                node.span,
+            ),
+        },
+        _ => node,
+    })
 }

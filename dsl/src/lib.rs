@@ -135,14 +135,40 @@ pub fn load(
         files.push(file);
     }
     files.sort_by_key(|f| f.id);
-    let checked = check::check(&files, options);
+    let mut checked = check::check(&files, options);
+    for rule in &mut checked.rules {
+        let when = std::mem::replace(
+            &mut rule.when,
+            ir::Ir::new(ir::IrKind::Input, Type::Bool, Span::default()),
+        );
+        rule.when = ir::optimize(when);
+        for t in rule.message.iter_mut().chain(rule.fix.iter_mut()) {
+            for part in &mut t.parts {
+                if let CompiledPart::Expr(e) = part {
+                    let taken = std::mem::replace(
+                        e,
+                        ir::Ir::new(ir::IrKind::Input, Type::Bool, Span::default()),
+                    );
+                    *e = ir::optimize(taken);
+                }
+            }
+        }
+    }
     diagnostics.extend(checked.diagnostics.iter().cloned());
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.code));
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
-    let pack = (!has_errors).then(|| Pack {
-        sources: sources.clone(),
-        checked,
-        schema: options.schema.clone(),
+    let pack = (!has_errors).then(|| {
+        let locations = checked
+            .rules
+            .iter()
+            .map(|r| location_in(&sources, r.id_span))
+            .collect();
+        Pack {
+            sources: sources.clone(),
+            checked,
+            schema: options.schema.clone(),
+            locations,
+        }
     });
     Loaded {
         sources,
@@ -191,6 +217,16 @@ pub struct Pack {
     sources: Sources,
     checked: Checked,
     schema: Schema,
+    /// Where each rule is written, computed once.
+    locations: Vec<Location>,
+}
+
+fn location_in(sources: &Sources, span: Span) -> Location {
+    let (file, (line, column)) = match sources.get(span.file) {
+        Some(f) => (f.name.clone(), f.line_col(span.start as usize)),
+        None => (String::new(), (0, 0)),
+    };
+    Location { file, line, column }
 }
 
 fn path_value<'v>(facts: &'v Value, schema_root: &Type, path: &[String]) -> Option<&'v Value> {
@@ -234,11 +270,18 @@ impl Pack {
     }
 
     fn location(&self, span: Span) -> Location {
-        let (file, (line, column)) = match self.sources.get(span.file) {
-            Some(f) => (f.name.clone(), f.line_col(span.start as usize)),
-            None => (String::new(), (0, 0)),
-        };
-        Location { file, line, column }
+        location_in(&self.sources, span)
+    }
+
+    fn rule_location(&self, index: usize) -> Location {
+        self.locations
+            .get(index)
+            .cloned()
+            .unwrap_or_else(|| Location {
+                file: String::new(),
+                line: 0,
+                column: 0,
+            })
     }
 
     /// Reads facts from JSON text against the schema.
@@ -299,7 +342,7 @@ impl Pack {
         let mut not_fired = Vec::new();
         let mut evaluated = 0;
         let mut exhausted = false;
-        for rule in &self.checked.rules {
+        for (index, rule) in self.checked.rules.iter().enumerate() {
             if exhausted {
                 errors.push(RuleFailure {
                     rule: rule.id.clone(),
@@ -307,7 +350,7 @@ impl Pack {
                     mode: rule.mode,
                     error: "not evaluated: the evaluation budget was exhausted by earlier rules"
                         .into(),
-                    location: self.location(rule.id_span),
+                    location: self.rule_location(index),
                 });
                 continue;
             }
@@ -326,7 +369,7 @@ impl Pack {
                         effect: rule.effect,
                         mode: rule.mode,
                         error: format!("{e}{at}"),
-                        location: self.location(rule.id_span),
+                        location: self.rule_location(index),
                     });
                     continue;
                 }
@@ -350,7 +393,7 @@ impl Pack {
                         effect: rule.effect,
                         mode: rule.mode,
                         error: e.to_string(),
-                        location: self.location(rule.id_span),
+                        location: self.rule_location(index),
                     });
                     continue;
                 }
@@ -358,7 +401,7 @@ impl Pack {
             if !fired {
                 not_fired.push(NotFired {
                     rule: rule.id.clone(),
-                    location: self.location(rule.id_span),
+                    location: self.rule_location(index),
                     stopped_by: evidence,
                 });
                 continue;
@@ -385,7 +428,7 @@ impl Pack {
                 message,
                 fix,
                 docs: rule.docs.clone(),
-                location: self.location(rule.id_span),
+                location: self.rule_location(index),
                 evidence,
                 waiver,
             });

@@ -195,14 +195,6 @@ fn expected_name(t: &Type) -> String {
     }
 }
 
-fn join(path: &str, name: &str) -> String {
-    if path.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{path}.{name}")
-    }
-}
-
 /// Reads facts from JSON text against a type (the schema's root).
 pub fn from_json_text(text: &str, ty: &Type, limit: usize) -> Result<Value, InputError> {
     if text.len() > limit {
@@ -213,24 +205,54 @@ pub fn from_json_text(text: &str, ty: &Type, limit: usize) -> Result<Value, Inpu
     from_json(&json, ty, "input")
 }
 
+/// One step of the path to a value, kept as a reference until an error needs the text.
+enum Seg<'j> {
+    Field(&'j str),
+    Index(usize),
+}
+
+fn path_text(root: &str, segs: &[Seg<'_>]) -> String {
+    let mut out = root.to_owned();
+    for s in segs {
+        match s {
+            Seg::Field(f) => {
+                out.push('.');
+                out.push_str(f);
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
 /// Reads a JSON value against a type; `path` names it in errors.
 pub fn from_json(json: &serde_json::Value, ty: &Type, path: &str) -> Result<Value, InputError> {
+    let mut segs = Vec::new();
+    read(json, ty, path, &mut segs)
+}
+
+fn read<'j>(
+    json: &'j serde_json::Value,
+    ty: &'j Type,
+    root: &str,
+    segs: &mut Vec<Seg<'j>>,
+) -> Result<Value, InputError> {
     use serde_json::Value as J;
-    let wrong = || InputError::WrongType {
-        path: path.to_owned(),
+    let wrong = |segs: &[Seg<'_>]| InputError::WrongType {
+        path: path_text(root, segs),
         expected: expected_name(ty),
         found: json_kind(json).to_owned(),
     };
     Ok(match (ty, json) {
         (Type::Optional(_), J::Null) => Value::Absent,
-        (Type::Optional(t), _) => from_json(json, t, path)?,
+        (Type::Optional(t), _) => read(json, t, root, segs)?,
         (Type::Bool, J::Bool(b)) => Value::Bool(*b),
-        (Type::Int, J::Number(n)) => Value::Int(n.as_i64().ok_or_else(wrong)?),
+        (Type::Int, J::Number(n)) => Value::Int(n.as_i64().ok_or_else(|| wrong(segs))?),
         (Type::Str, J::String(s)) => Value::Str(Arc::from(s.as_str())),
         (Type::Semver, J::String(s)) => {
             Value::Semver(Arc::new(semver::Version::parse(s).map_err(|e| {
                 InputError::BadSemver {
-                    path: path.to_owned(),
+                    path: path_text(root, segs),
                     reason: e.to_string(),
                 }
             })?))
@@ -238,24 +260,34 @@ pub fn from_json(json: &serde_json::Value, ty: &Type, path: &str) -> Result<Valu
         (Type::List(t) | Type::Set(t), J::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
-                out.push(from_json(item, t, &format!("{path}[{i}]"))?);
+                segs.push(Seg::Index(i));
+                out.push(read(item, t, root, segs)?);
+                segs.pop();
             }
             Value::List(Arc::from(out))
         }
         (Type::Record(r), J::Object(map)) => {
             let mut out = Vec::with_capacity(r.fields.len());
             for f in &r.fields {
-                let p = join(path, &f.name);
                 match map.get(&f.name) {
-                    Some(v) => out.push(from_json(v, &f.ty, &p)?),
+                    Some(v) => {
+                        segs.push(Seg::Field(&f.name));
+                        out.push(read(v, &f.ty, root, segs)?);
+                        segs.pop();
+                    }
                     None if matches!(f.ty, Type::Optional(_)) => out.push(Value::Absent),
-                    None => return Err(InputError::Missing { path: p }),
+                    None => {
+                        segs.push(Seg::Field(&f.name));
+                        return Err(InputError::Missing {
+                            path: path_text(root, segs),
+                        });
+                    }
                 }
             }
             Value::Record(Arc::from(out))
         }
         (Type::Error, _) => Value::Absent,
-        _ => return Err(wrong()),
+        _ => return Err(wrong(segs)),
     })
 }
 
