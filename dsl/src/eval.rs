@@ -74,7 +74,12 @@ type R<T> = Result<T, EvalError>;
 /// One evaluation: the facts, the quantifier variables, the step count.
 pub struct Evaluator<'a> {
     pub input: &'a Value,
-    pub locals: Vec<Value>,
+    /// Quantifier variables bound to values the evaluation owns.
+    locals: Vec<Value>,
+    /// Quantifier variables bound to elements of a list in the facts (no copy).
+    refs: Vec<Option<&'a Value>>,
+    /// Fact paths already read in this evaluation, by path id.
+    paths: Vec<std::cell::Cell<Option<&'a Value>>>,
     pub steps: u64,
     pub limits: Limits,
     /// Versions parsed from facts, by the address of the fact's text.
@@ -135,6 +140,8 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             input,
             locals: Vec::new(),
+            refs: Vec::new(),
+            paths: Vec::new(),
             steps: 0,
             limits,
             semver_memo: Vec::new(),
@@ -153,25 +160,88 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn set_local(&mut self, slot: u16, v: Value) {
+    /// An evaluator that remembers up to `paths` distinct fact paths (see `ir::PathIds`).
+    pub fn with_paths(input: &'a Value, limits: Limits, paths: usize) -> Self {
+        let mut e = Evaluator::new(input, limits);
+        e.paths = (0..paths).map(|_| std::cell::Cell::new(None)).collect();
+        e
+    }
+
+    /// Binds a quantifier variable to a value the evaluation owns.
+    pub fn set_local(&mut self, slot: u16, v: Value) {
         let i = slot as usize;
         if self.locals.len() <= i {
             self.locals.resize(i + 1, Value::Absent);
         }
         self.locals[i] = v;
+        if let Some(r) = self.refs.get_mut(i) {
+            *r = None;
+        }
+    }
+
+    fn set_ref(&mut self, slot: u16, v: &'a Value) {
+        let i = slot as usize;
+        if self.refs.len() <= i {
+            self.refs.resize(i + 1, None);
+        }
+        self.refs[i] = Some(v);
+    }
+
+    fn local(&self, slot: u16) -> Option<&Value> {
+        match self.refs.get(slot as usize) {
+            Some(Some(r)) => Some(*r),
+            _ => self.locals.get(slot as usize),
+        }
+    }
+
+    /// Runs `body` once per element of `list`: elements of a list in the facts are bound by
+    /// reference, others by value. `visit` says, for each result, whether to stop.
+    fn for_each(
+        &mut self,
+        slot: u16,
+        list: &Ir,
+        body: &Ir,
+        mut visit: impl FnMut(&Value, bool) -> bool,
+    ) -> R<()> {
+        if let Some(Value::List(items)) = self.path(list) {
+            for item in items.iter() {
+                self.set_ref(slot, item);
+                let b = self.eval_bool(body)?;
+                if visit(item, b) {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let items = self.list(list)?;
+        for item in items.iter() {
+            self.set_local(slot, item.clone());
+            let b = self.eval_bool(body)?;
+            if visit(item, b) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// A field chain from the facts, borrowed without copying.
     fn path<'b>(&self, ir: &'b Ir) -> Option<&'a Value> {
         match &ir.kind {
             IrKind::Input => Some(self.input),
-            IrKind::Path(p) => {
+            IrKind::Path(id, p) => {
+                let cached = self.paths.get(*id as usize);
+                if let Some(v) = cached.and_then(std::cell::Cell::get) {
+                    return Some(v);
+                }
                 let mut v = self.input;
                 for i in p.iter() {
                     match v {
                         Value::Record(fields) => v = fields.get(*i as usize)?,
                         _ => return None,
                     }
+                }
+                if let Some(c) = cached {
+                    c.set(Some(v));
                 }
                 Some(v)
             }
@@ -188,8 +258,8 @@ impl<'a> Evaluator<'a> {
     fn peek<'s>(&'s self, ir: &'s Ir) -> Option<&'s Value> {
         match &ir.kind {
             IrKind::Const(v) => Some(v),
-            IrKind::Input | IrKind::Path(_) => self.path(ir),
-            IrKind::Local(slot) => self.locals.get(*slot as usize),
+            IrKind::Input | IrKind::Path(..) => self.path(ir),
+            IrKind::Local(slot) => self.local(*slot),
             IrKind::Field(inner, i) => match self.peek(inner)? {
                 Value::Record(fields) => fields.get(*i as usize),
                 _ => None,
@@ -286,17 +356,19 @@ impl<'a> Evaluator<'a> {
                 list,
                 body,
             ) => {
-                let items = self.list(list)?;
-                for item in items.iter() {
-                    self.set_local(*slot, item.clone());
-                    let b = self.eval_bool(body)?;
-                    match (kind, b) {
-                        (QuantKind::Any, true) => return Ok(true),
-                        (QuantKind::All, false) | (QuantKind::None, true) => return Ok(false),
-                        _ => {}
+                let mut result = !matches!(kind, QuantKind::Any);
+                self.for_each(*slot, list, body, |_, b| match (kind, b) {
+                    (QuantKind::Any, true) => {
+                        result = true;
+                        true
                     }
-                }
-                Ok(!matches!(kind, QuantKind::Any))
+                    (QuantKind::All, false) | (QuantKind::None, true) => {
+                        result = false;
+                        true
+                    }
+                    _ => false,
+                })?;
+                Ok(result)
             }
             _ => match self.eval(ir)? {
                 Value::Bool(b) => Ok(b),
@@ -355,12 +427,11 @@ impl<'a> Evaluator<'a> {
             IrKind::Const(v) => v.clone(),
             IrKind::Input => self.input.clone(),
             IrKind::Local(slot) => self
-                .locals
-                .get(*slot as usize)
+                .local(*slot)
                 .cloned()
                 .ok_or_else(|| internal(ir, "unbound variable"))?,
             IrKind::Param(_) => return Err(internal(ir, "uninlined parameter")),
-            IrKind::Path(_) => self.path(ir).cloned().ok_or_else(|| internal(ir, "path"))?,
+            IrKind::Path(..) => self.path(ir).cloned().ok_or_else(|| internal(ir, "path"))?,
             IrKind::Field(e, i) => {
                 if let Some(v) = self.path(ir) {
                     return Ok(v.clone());
@@ -435,25 +506,21 @@ impl<'a> Evaluator<'a> {
                     Value::Bool(self.eval_bool(ir)?)
                 }
                 QuantKind::Count => {
-                    let items = self.list(list)?;
                     let mut n: i64 = 0;
-                    for item in items.iter() {
-                        self.set_local(*slot, item.clone());
-                        if self.eval_bool(body)? {
-                            n += 1;
-                        }
-                    }
+                    self.for_each(*slot, list, body, |_, b| {
+                        n += i64::from(b);
+                        false
+                    })?;
                     Value::Int(n)
                 }
                 QuantKind::Filter => {
-                    let items = self.list(list)?;
                     let mut out = Vec::new();
-                    for item in items.iter() {
-                        self.set_local(*slot, item.clone());
-                        if self.eval_bool(body)? {
+                    self.for_each(*slot, list, body, |item, b| {
+                        if b {
                             out.push(item.clone());
                         }
-                    }
+                        false
+                    })?;
                     Value::List(Arc::from(out))
                 }
             },

@@ -197,7 +197,7 @@ impl Tracer<'_, '_> {
                 // any: a witness; all: a counterexample; none: a witness (that breaks it).
                 let look_for = !matches!(kind, QuantKind::All);
                 for item in items.iter() {
-                    set_local(self.ev, *slot, item.clone());
+                    self.ev.set_local(*slot, item.clone());
                     let (b, eb) =
                         self.condition(body, positive == !matches!(kind, QuantKind::None))?;
                     if b == look_for {
@@ -292,7 +292,7 @@ impl Tracer<'_, '_> {
 
 fn is_path(ir: &Ir) -> bool {
     match &ir.kind {
-        IrKind::Input | IrKind::Local(_) | IrKind::Path(_) => true,
+        IrKind::Input | IrKind::Local(_) | IrKind::Path(..) => true,
         IrKind::Field(inner, _) => is_path(inner),
         _ => false,
     }
@@ -307,12 +307,4 @@ fn flip(op: crate::ir::CmpOp) -> crate::ir::CmpOp {
         Ge => Le,
         other => other,
     }
-}
-
-fn set_local(ev: &mut Evaluator<'_>, slot: u16, v: Value) {
-    let i = slot as usize;
-    if ev.locals.len() <= i {
-        ev.locals.resize(i + 1, Value::Absent);
-    }
-    ev.locals[i] = v;
 }

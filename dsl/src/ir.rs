@@ -170,7 +170,7 @@ pub enum IrKind {
     Field(Box<Ir>, u16),
     /// A chain of fields from the facts, by index (`input.resources.memory_mb`); made from
     /// `Field` chains by [`optimize`] so that evaluation reads it without recursion.
-    Path(Box<[u16]>),
+    Path(u32, Box<[u16]>),
     /// Whether an optional record field is present.
     Has(Box<Ir>, u16),
     Not(Box<Ir>),
@@ -223,7 +223,7 @@ impl Ir {
             | IrKind::Input
             | IrKind::Local(_)
             | IrKind::Param(_)
-            | IrKind::Path(_) => {}
+            | IrKind::Path(..) => {}
             IrKind::Field(e, _)
             | IrKind::Has(e, _)
             | IrKind::Not(e)
@@ -258,7 +258,7 @@ impl Ir {
             | IrKind::Input
             | IrKind::Local(_)
             | IrKind::Param(_)
-            | IrKind::Path(_)) => k,
+            | IrKind::Path(..)) => k,
             IrKind::Field(e, i) => IrKind::Field(Box::new(e.map(f)), i),
             IrKind::Has(e, i) => IrKind::Has(Box::new(e.map(f)), i),
             IrKind::Not(e) => IrKind::Not(Box::new(e.map(f))),
@@ -295,15 +295,42 @@ impl Ir {
     }
 }
 
-/// Rewrites a checked expression for evaluation: field chains from the facts become paths.
-pub fn optimize(ir: Ir) -> Ir {
+/// Numbers the distinct fact paths of a pack, so that an evaluation reads each one once.
+#[derive(Debug, Default, Clone)]
+pub struct PathIds {
+    ids: std::collections::HashMap<Box<[u16]>, u32>,
+}
+
+impl PathIds {
+    fn id(&mut self, path: &[u16]) -> u32 {
+        let next = self.ids.len() as u32;
+        *self.ids.entry(path.into()).or_insert(next)
+    }
+
+    /// How many distinct paths there are.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+/// Rewrites a checked expression for evaluation: field chains from the facts become numbered
+/// paths.
+pub fn optimize(ir: Ir, paths: &mut PathIds) -> Ir {
     ir.map(&mut |node| match node.kind {
         IrKind::Field(inner, i) => match inner.kind {
-            IrKind::Input => Ir::new(IrKind::Path(Box::new([i])), node.ty, node.span),
-            IrKind::Path(p) => {
+            IrKind::Input => {
+                let p: Box<[u16]> = Box::new([i]);
+                Ir::new(IrKind::Path(paths.id(&p), p), node.ty, node.span)
+            }
+            IrKind::Path(_, p) => {
                 let mut v = p.into_vec();
                 v.push(i);
-                Ir::new(IrKind::Path(v.into_boxed_slice()), node.ty, node.span)
+                let p = v.into_boxed_slice();
+                Ir::new(IrKind::Path(paths.id(&p), p), node.ty, node.span)
             }
             other => Ir::new(
                 IrKind::Field(

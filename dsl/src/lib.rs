@@ -136,12 +136,13 @@ pub fn load(
     }
     files.sort_by_key(|f| f.id);
     let mut checked = check::check(&files, options);
+    let mut paths = ir::PathIds::default();
     for rule in &mut checked.rules {
         let when = std::mem::replace(
             &mut rule.when,
             ir::Ir::new(ir::IrKind::Input, Type::Bool, Span::default()),
         );
-        rule.when = ir::optimize(when);
+        rule.when = ir::optimize(when, &mut paths);
         for t in rule.message.iter_mut().chain(rule.fix.iter_mut()) {
             for part in &mut t.parts {
                 if let CompiledPart::Expr(e) = part {
@@ -149,7 +150,7 @@ pub fn load(
                         e,
                         ir::Ir::new(ir::IrKind::Input, Type::Bool, Span::default()),
                     );
-                    *e = ir::optimize(taken);
+                    *e = ir::optimize(taken, &mut paths);
                 }
             }
         }
@@ -168,6 +169,7 @@ pub fn load(
             checked,
             schema: options.schema.clone(),
             locations,
+            paths: paths.len(),
         }
     });
     Loaded {
@@ -219,6 +221,8 @@ pub struct Pack {
     schema: Schema,
     /// Where each rule is written, computed once.
     locations: Vec<Location>,
+    /// How many distinct fact paths the rules read.
+    paths: usize,
 }
 
 fn location_in(sources: &Sources, span: Span) -> Location {
@@ -336,7 +340,7 @@ impl Pack {
 
     /// Evaluates every rule on the facts. Deterministic, bounded, and never panics.
     pub fn evaluate(&self, facts: &Value, options: &EvalOptions) -> Verdict {
-        let mut ev = Evaluator::new(facts, options.limits);
+        let mut ev = Evaluator::with_paths(facts, options.limits, self.paths);
         let mut findings = Vec::new();
         let mut errors = Vec::new();
         let mut not_fired = Vec::new();
