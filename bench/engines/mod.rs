@@ -39,12 +39,13 @@ pub struct Stellar {
 impl Stellar {
     /// Parses and checks a pack (files: name, text; imports among them).
     pub fn load(files: &[(String, String)]) -> Result<Self, String> {
-        let all: HashMap<String, String> = files.iter().cloned().collect();
         let loaded = dsl::load(
             vec![files[0].clone()],
             |_, import| {
-                all.get(import)
-                    .map(|t| (import.to_owned(), t.clone()))
+                files
+                    .iter()
+                    .find(|(n, _)| n == import)
+                    .cloned()
                     .ok_or_else(|| format!("no {import}"))
             },
             &dsl::CheckOptions {
@@ -52,8 +53,10 @@ impl Stellar {
                 today: today(),
             },
         );
-        let rendered = loaded.render(false);
-        let pack = loaded.pack.ok_or(rendered)?;
+        if loaded.pack.is_none() {
+            return Err(loaded.render(false));
+        }
+        let pack = loaded.pack.ok_or("no pack")?;
         Ok(Stellar {
             pack,
             options: dsl::EvalOptions::new(today()),

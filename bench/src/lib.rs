@@ -491,10 +491,11 @@ fn variant(family: usize, k: usize) -> Variant {
         }
     };
     let rid = id(name, k);
+    let _ = name;
     Variant {
-        stellar: format!(
-            "rule {rid} {{\n  effect   {effect}\n  when     {stellar}\n  message  \"{rid} fired\"\n  fix      \"see the docs\"\n  docs     \"https://stellar.example/docs/rules/{name}\"\n}}\n\n"
-        ),
+        // Like the Rego and Cedar rules: an id, an effect and a condition (no message, fix or
+        // docs link, which the other two cannot carry).
+        stellar: format!("rule {rid} {{\n  effect {effect}\n  when {stellar}\n}}\n\n"),
         rego: format!("{effect} contains \"{rid}\" if {{\n\t{rego}\n}}\n\n"),
         cedar: format!(
             "@id(\"{rid}\") @severity(\"{effect}\")\nforbid (principal, action == Action::\"submit\", resource) when {{ {cedar} }};\n\n"

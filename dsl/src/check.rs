@@ -5,7 +5,9 @@
 //! user functions are inlined only after the call graph is known to be acyclic, so compiling
 //! (and evaluating) always terminates.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -195,24 +197,42 @@ fn error_ir(span: Span) -> Ir {
     Ir::new(IrKind::Const(Value::Absent), Type::Error, span)
 }
 
-/// Whether a tree is made of constants only (and so may be computed now).
-fn all_const(ir: &Ir) -> bool {
-    let mut ok = true;
-    ir.walk(&mut |n| {
-        if matches!(
-            n.kind,
-            IrKind::Input | IrKind::Local(_) | IrKind::Param(_) | IrKind::Quant(..)
-        ) || matches!(n.ty, Type::Error)
-        {
-            ok = false;
-        }
-    });
-    ok
+/// Whether every direct child of a node is a constant (and so the node may be computed now).
+fn children_const(ir: &Ir) -> bool {
+    if matches!(ir.ty, Type::Error) {
+        return false;
+    }
+    let c = |e: &Ir| matches!(e.kind, IrKind::Const(_)) && !matches!(e.ty, Type::Error);
+    match &ir.kind {
+        IrKind::Input
+        | IrKind::Local(_)
+        | IrKind::Param(_)
+        | IrKind::Path(..)
+        | IrKind::Quant(..)
+        | IrKind::Const(_) => false,
+        IrKind::Field(e, _)
+        | IrKind::Has(e, _)
+        | IrKind::Not(e)
+        | IrKind::Neg(e)
+        | IrKind::InSet(e, _, _)
+        | IrKind::Matches(e, _)
+        | IrKind::Satisfies(e, _)
+        | IrKind::Inlined(_, e) => c(e),
+        IrKind::And(a, b)
+        | IrKind::Or(a, b)
+        | IrKind::Cmp(_, a, b)
+        | IrKind::Arith(_, a, b)
+        | IrKind::InList(a, b)
+        | IrKind::Default(a, b) => c(a) && c(b),
+        IrKind::Call(_, args) | IrKind::List(args) | IrKind::Record(args) => args.iter().all(c),
+    }
 }
 
 impl<'a> Checker<'a> {
     fn fold(&mut self, ir: Ir) -> Ir {
-        if matches!(ir.kind, IrKind::Const(_)) || !all_const(&ir) {
+        // Children are folded before their parents, so a node is constant when its direct
+        // children are.
+        if matches!(ir.kind, IrKind::Const(_)) || !children_const(&ir) {
             return ir;
         }
         let input = Value::Absent;
@@ -1455,6 +1475,15 @@ fn never_fires(ir: &Ir) -> bool {
     }
     let mut conj = Vec::new();
     flatten_and(ir, &mut conj);
+    // A contradiction needs two comparisons.
+    if conj
+        .iter()
+        .filter(|c| matches!(c.kind, IrKind::Cmp(..)))
+        .count()
+        < 2
+    {
+        return false;
+    }
     let mut bounds: BTreeMap<String, Bounds> = BTreeMap::new();
     for c in conj {
         let IrKind::Cmp(op, a, b) = &c.kind else {
@@ -1540,7 +1569,7 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 /// Checks the files of one pack.
 pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     let mut diags = Vec::new();
-    let mut globals: HashMap<String, Global<'_>> = HashMap::new();
+    let mut globals: HashMap<String, Global<'_>> = HashMap::default();
     let mut headers: Vec<&PackDecl> = Vec::new();
     let mut rules: Vec<&RuleDecl> = Vec::new();
     let mut waivers: Vec<&WaiverDecl> = Vec::new();
@@ -1719,9 +1748,9 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     }
 
     let mut compiled_rules = Vec::new();
-    let mut seen_ids: HashMap<String, Span> = HashMap::new();
+    let mut seen_ids: HashMap<String, Span> = HashMap::default();
     // Conditions by hash, to find shadowed rules without comparing every pair.
-    let mut seen_conditions: HashMap<u64, Vec<(&Expr, Effect, &str, Span)>> = HashMap::new();
+    let mut seen_conditions: HashMap<u64, Vec<(&Expr, Effect, &str, Span)>> = HashMap::default();
     for r in &rules {
         if let Some(prev) = seen_ids.get(&r.id.node) {
             ck.diags.push(
@@ -1855,7 +1884,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
         }
         let key = {
             use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
+            let mut h = rustc_hash::FxHasher::default();
             when.hash(&mut h);
             h.finish()
         };
@@ -1920,7 +1949,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     };
 
     let mut compiled_waivers = Vec::new();
-    let mut waiver_names: HashMap<&str, Span> = HashMap::new();
+    let mut waiver_names: HashMap<&str, Span> = HashMap::default();
     for w in &waivers {
         if let Some(prev) = waiver_names.insert(&w.name.node, w.name.span) {
             ck.diags.push(
@@ -2015,7 +2044,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     }
 
     let mut compiled_tests = Vec::new();
-    let mut test_names: HashMap<&str, Span> = HashMap::new();
+    let mut test_names: HashMap<&str, Span> = HashMap::default();
     for t in &tests {
         if let Some(prev) = test_names.insert(&t.name.node, t.name.span) {
             ck.diags.push(

@@ -298,7 +298,7 @@ impl Ir {
 /// Numbers the distinct fact paths of a pack, so that an evaluation reads each one once.
 #[derive(Debug, Default, Clone)]
 pub struct PathIds {
-    ids: std::collections::HashMap<Box<[u16]>, u32>,
+    ids: rustc_hash::FxHashMap<Box<[u16]>, u32>,
 }
 
 impl PathIds {
@@ -317,33 +317,52 @@ impl PathIds {
     }
 }
 
-/// Rewrites a checked expression for evaluation: field chains from the facts become numbered
-/// paths.
-pub fn optimize(ir: Ir, paths: &mut PathIds) -> Ir {
-    ir.map(&mut |node| match node.kind {
-        IrKind::Field(inner, i) => match inner.kind {
-            IrKind::Input => {
-                let p: Box<[u16]> = Box::new([i]);
-                Ir::new(IrKind::Path(paths.id(&p), p), node.ty, node.span)
+/// Rewrites a checked expression for evaluation, in place: field chains from the facts become
+/// numbered paths.
+pub fn optimize(ir: &mut Ir, paths: &mut PathIds) {
+    // Children first, so that a chain is folded from the facts outwards.
+    match &mut ir.kind {
+        IrKind::Const(_)
+        | IrKind::Input
+        | IrKind::Local(_)
+        | IrKind::Param(_)
+        | IrKind::Path(..) => {}
+        IrKind::Field(e, _)
+        | IrKind::Has(e, _)
+        | IrKind::Not(e)
+        | IrKind::Neg(e)
+        | IrKind::InSet(e, _, _)
+        | IrKind::Matches(e, _)
+        | IrKind::Satisfies(e, _)
+        | IrKind::Inlined(_, e) => optimize(e, paths),
+        IrKind::And(a, b)
+        | IrKind::Or(a, b)
+        | IrKind::Cmp(_, a, b)
+        | IrKind::Arith(_, a, b)
+        | IrKind::InList(a, b)
+        | IrKind::Default(a, b)
+        | IrKind::Quant(_, _, _, a, b) => {
+            optimize(a, paths);
+            optimize(b, paths);
+        }
+        IrKind::Call(_, args) | IrKind::List(args) | IrKind::Record(args) => {
+            for a in args {
+                optimize(a, paths);
             }
+        }
+    }
+    if let IrKind::Field(inner, i) = &ir.kind {
+        let path: Option<Box<[u16]>> = match &inner.kind {
+            IrKind::Input => Some(Box::new([*i])),
             IrKind::Path(_, p) => {
-                let mut v = p.into_vec();
-                v.push(i);
-                let p = v.into_boxed_slice();
-                Ir::new(IrKind::Path(paths.id(&p), p), node.ty, node.span)
+                let mut v = p.to_vec();
+                v.push(*i);
+                Some(v.into_boxed_slice())
             }
-            other => Ir::new(
-                IrKind::Field(
-                    Box::new(Ir {
-                        kind: other,
-                        ..*inner
-                    }),
-                    i,
-                ),
-                node.ty,
-                node.span,
-            ),
-        },
-        _ => node,
-    })
+            _ => None,
+        };
+        if let Some(p) = path {
+            ir.kind = IrKind::Path(paths.id(&p), p);
+        }
+    }
 }

@@ -51,7 +51,7 @@ pub const MAX_FILES: usize = 256;
 /// The outcome of loading a pack: the sources, every diagnostic, and the pack if it has no
 /// errors.
 pub struct Loaded {
-    pub sources: Sources,
+    pub sources: std::sync::Arc<Sources>,
     pub diagnostics: Vec<Diagnostic>,
     pub pack: Option<Pack>,
     /// The syntax trees (for the formatter).
@@ -94,9 +94,11 @@ pub fn load(
         }
     }
     while let Some(id) = queue.pop() {
-        let text = sources.get(id).map(|f| f.text.clone()).unwrap_or_default();
+        let (file, diags) = match sources.get(id) {
+            Some(f) => parse::parse_file(id, &f.text),
+            None => continue,
+        };
         let from = sources.get(id).map(|f| f.name.clone()).unwrap_or_default();
-        let (file, diags) = parse::parse_file(id, &text);
         diagnostics.extend(diags);
         for item in &file.items {
             if let Item::Import(target) = item {
@@ -138,19 +140,11 @@ pub fn load(
     let mut checked = check::check(&files, options);
     let mut paths = ir::PathIds::default();
     for rule in &mut checked.rules {
-        let when = std::mem::replace(
-            &mut rule.when,
-            ir::Ir::new(ir::IrKind::Input, Type::Bool, Span::default()),
-        );
-        rule.when = ir::optimize(when, &mut paths);
+        ir::optimize(&mut rule.when, &mut paths);
         for t in rule.message.iter_mut().chain(rule.fix.iter_mut()) {
             for part in &mut t.parts {
                 if let CompiledPart::Expr(e) = part {
-                    let taken = std::mem::replace(
-                        e,
-                        ir::Ir::new(ir::IrKind::Input, Type::Bool, Span::default()),
-                    );
-                    *e = ir::optimize(taken, &mut paths);
+                    ir::optimize(e, &mut paths);
                 }
             }
         }
@@ -158,6 +152,7 @@ pub fn load(
     diagnostics.extend(checked.diagnostics.iter().cloned());
     diagnostics.sort_by_key(|d| (d.span.file, d.span.start, d.code));
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    let sources = std::sync::Arc::new(sources);
     let pack = (!has_errors).then(|| {
         let locations = checked
             .rules
@@ -165,7 +160,7 @@ pub fn load(
             .map(|r| location_in(&sources, r.id_span))
             .collect();
         Pack {
-            sources: sources.clone(),
+            sources: std::sync::Arc::clone(&sources),
             checked,
             schema: options.schema.clone(),
             locations,
@@ -216,7 +211,7 @@ impl EvalOptions {
 /// A checked pack, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Pack {
-    sources: Sources,
+    sources: std::sync::Arc<Sources>,
     checked: Checked,
     schema: Schema,
     /// Where each rule is written, computed once.

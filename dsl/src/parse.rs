@@ -19,6 +19,9 @@ use crate::span::{FileId, Node, Span};
 #[grammar = "../grammar/policy.pest"]
 struct PolicyParser;
 
+/// Words reserved in expressions.
+const RESERVED: [&str; 8] = ["and", "or", "not", "in", "has", "where", "true", "false"];
+
 /// Deepest bracket nesting accepted (the parser recurses per level).
 pub const MAX_NESTING: usize = 64;
 /// Largest file accepted, in bytes.
@@ -64,6 +67,27 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         );
         return (File { id: file, items }, diags);
     }
+    // Fast path: a file that parses as a whole is lowered in one go. Only a file with errors
+    // is cut into items and parsed item by item, so that every error is found.
+    if nesting_error(file, text, 0).is_none()
+        && let Ok(mut pairs) = PolicyParser::parse(Rule::file, text)
+        && let Some(top) = pairs.next()
+    {
+        let mut lower = Lower {
+            file,
+            base: 0,
+            diags: &mut diags,
+        };
+        for pair in top.into_inner() {
+            if pair.as_rule() == Rule::EOI {
+                continue;
+            }
+            if let Some(item) = lower.item(pair) {
+                items.push(item);
+            }
+        }
+        return (File { id: file, items }, diags);
+    }
     let (chunks, stray) = split_items(text);
     for (start, end) in stray {
         diags.push(
@@ -103,6 +127,12 @@ pub fn parse_file(file: FileId, text: &str) -> (File, Vec<Diagnostic>) {
         }
     }
     (File { id: file, items }, diags)
+}
+
+/// Measurement aid: parses a file with pest only (no syntax tree) and counts the tokens.
+#[doc(hidden)]
+pub fn pest_tokens(text: &str) -> usize {
+    PolicyParser::parse(Rule::file, text).map_or(0, |p| p.flatten().count())
 }
 
 /// Parses a standalone expression (message template holes, tests).
@@ -297,9 +327,12 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::int => "an integer",
         Rule::ident => "a name",
         Rule::word => "a field name",
-        Rule::expr | Rule::paren | Rule::call | Rule::quantifier | Rule::has_expr => {
-            "an expression"
-        }
+        Rule::expr
+        | Rule::paren
+        | Rule::call
+        | Rule::call_args
+        | Rule::quantifier
+        | Rule::has_expr => "an expression",
         Rule::bool_lit => "`true` or `false`",
         Rule::list_lit => "a list `[…]`",
         Rule::record_lit => "a record `{…}`",
@@ -437,8 +470,22 @@ impl Lower<'_> {
         Span::new(self.file, self.base + s.start(), self.base + s.end())
     }
 
-    fn ident(&self, pair: Pair<'_, Rule>) -> Ident {
+    /// A field name: any word.
+    fn word(&self, pair: Pair<'_, Rule>) -> Ident {
         Node::new(pair.as_str().to_owned(), self.span(&pair))
+    }
+
+    fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
+        let span = self.span(&pair);
+        let name = pair.as_str();
+        if RESERVED.contains(&name) {
+            self.diags.push(
+                Diagnostic::new(Code::Syntax, span, format!("`{name}` is a reserved word"))
+                    .label("not a name")
+                    .help("choose another name; `and or not in has where true false` are part of the language"),
+            );
+        }
+        Node::new(name.to_owned(), span)
     }
 
     fn string(&mut self, pair: Pair<'_, Rule>) -> Node<String> {
@@ -896,11 +943,13 @@ impl Lower<'_> {
             .map_postfix(|lhs, op| {
                 let lower = this.borrow();
                 let span = lhs.span.to(lower.span(&op));
-                let name = op.into_inner().next().map(|w| lower.ident(w));
-                match name {
-                    Some(name) => Node::new(ExprKind::Field(Box::new(lhs), name), span),
-                    None => lhs,
-                }
+                // The token is `.name`: the name starts one byte in.
+                let whole = lower.span(&op);
+                let name = Node::new(
+                    op.as_str()[1..].to_owned(),
+                    Span::new(whole.file, whole.start as usize + 1, whole.end as usize),
+                );
+                Node::new(ExprKind::Field(Box::new(lhs), name), span)
             })
             .map_infix(|lhs, op, rhs| {
                 let span = lhs.span.to(rhs.span);
@@ -961,11 +1010,14 @@ impl Lower<'_> {
                 ExprKind::Quant(kind, var, Box::new(list), Box::new(body))
             }
             Rule::has_expr => {
-                let path = pair
+                let mut path = Vec::new();
+                for (i, p) in pair
                     .into_inner()
                     .filter(|p| !is_kw(p.as_rule()))
-                    .map(|p| self.ident(p))
-                    .collect();
+                    .enumerate()
+                {
+                    path.push(if i == 0 { self.ident(p) } else { self.word(p) });
+                }
                 ExprKind::Has(path)
             }
             Rule::call => {
@@ -974,8 +1026,14 @@ impl Lower<'_> {
                     return Node::new(ExprKind::Bool(false), span);
                 };
                 let name = self.ident(name);
-                let args = it.map(|a| self.expr(a)).collect();
-                ExprKind::Call(name, args)
+                match it.next() {
+                    Some(args) => {
+                        let args = args.into_inner().map(|a| self.expr(a)).collect();
+                        ExprKind::Call(name, args)
+                    }
+                    // Without arguments the pair also holds the space after the name.
+                    None => return Node::new(ExprKind::Name(name.node), name.span),
+                }
             }
             Rule::list_lit => ExprKind::List(pair.into_inner().map(|e| self.expr(e)).collect()),
             Rule::record_lit => {
@@ -988,7 +1046,7 @@ impl Lower<'_> {
                     let key = if k.as_rule() == Rule::string {
                         self.string(k)
                     } else {
-                        self.ident(k)
+                        self.word(k)
                     };
                     entries.push((key, self.expr(v)));
                 }

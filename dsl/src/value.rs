@@ -196,13 +196,126 @@ fn expected_name(t: &Type) -> String {
 }
 
 /// Reads facts from JSON text against a type (the schema's root).
+///
+/// The text is read straight into values, guided by the type. Only when that fails is it read
+/// again through a JSON tree, to name the path at fault precisely.
 pub fn from_json_text(text: &str, ty: &Type, limit: usize) -> Result<Value, InputError> {
     if text.len() > limit {
         return Err(InputError::TooLarge { limit });
     }
+    let mut de = serde_json::Deserializer::from_str(text);
+    if let Ok(v) = serde::de::DeserializeSeed::deserialize(Seed(ty), &mut de)
+        && de.end().is_ok()
+    {
+        return Ok(v);
+    }
     let json: serde_json::Value =
         serde_json::from_str(text).map_err(|e| InputError::Json(e.to_string()))?;
     from_json(&json, ty, "input")
+}
+
+/// Deserializes a value of a known type directly (no intermediate JSON tree).
+struct Seed<'t>(&'t Type);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Value, E> {
+        match self.inner() {
+            Type::Bool => Ok(Value::Bool(v)),
+            _ => Err(E::custom("type")),
+        }
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Value, E> {
+        match self.inner() {
+            Type::Int => Ok(Value::Int(v)),
+            _ => Err(E::custom("type")),
+        }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        match self.inner() {
+            Type::Int => i64::try_from(v)
+                .map(Value::Int)
+                .map_err(|_| E::custom("range")),
+            _ => Err(E::custom("type")),
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
+        match self.inner() {
+            Type::Str => Ok(Value::Str(Arc::from(v))),
+            Type::Semver => semver::Version::parse(v)
+                .map(|s| Value::Semver(Arc::new(s)))
+                .map_err(|_| E::custom("semver")),
+            _ => Err(E::custom("type")),
+        }
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
+        match self.0 {
+            Type::Optional(_) => Ok(Value::Absent),
+            _ => Err(E::custom("type")),
+        }
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let (Type::List(elem) | Type::Set(elem)) = self.inner() else {
+            return Err(serde::de::Error::custom("type"));
+        };
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(4));
+        while let Some(v) = seq.next_element_seed(Seed(elem))? {
+            out.push(v);
+        }
+        Ok(Value::List(Arc::from(out)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let Type::Record(r) = self.inner() else {
+            return Err(serde::de::Error::custom("type"));
+        };
+        let mut fields: Vec<Option<Value>> = vec![None; r.fields.len()];
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match r.fields.iter().position(|f| f.name == key) {
+                Some(i) => fields[i] = Some(map.next_value_seed(Seed(&r.fields[i].ty))?),
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(fields.len());
+        for (f, v) in r.fields.iter().zip(fields) {
+            match v {
+                Some(v) => out.push(v),
+                None if matches!(f.ty, Type::Optional(_)) => out.push(Value::Absent),
+                None => return Err(serde::de::Error::custom("missing")),
+            }
+        }
+        Ok(Value::Record(Arc::from(out)))
+    }
+}
+
+impl Seed<'_> {
+    /// The type without its optionality.
+    fn inner(&self) -> &Type {
+        match self.0 {
+            Type::Optional(t) => t,
+            t => t,
+        }
+    }
 }
 
 /// One step of the path to a value, kept as a reference until an error needs the text.
