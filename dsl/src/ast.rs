@@ -2,8 +2,11 @@
 
 use crate::span::{FileId, Loc, Node};
 
+/// A name: short names are stored inline (no allocation), and clones are cheap.
+pub type Name = smol_str::SmolStr;
+
 /// A name as written.
-pub type Ident = Node<String>;
+pub type Ident = Node<Name>;
 
 /// One parsed file.
 #[derive(Debug, Clone, PartialEq)]
@@ -198,7 +201,7 @@ pub enum ExprKind {
     Int(i64),
     Str(String),
     /// A name: `input`, a constant, a set, a binding, a parameter.
-    Name(String),
+    Name(Name),
     /// `expr.field`
     Field(Box<Expr>, Ident),
     /// `has a.b.c`

@@ -114,18 +114,18 @@ pub struct Checked {
 
 enum Local {
     Let {
-        name: String,
+        name: Name,
         ir: Ir,
         span: Span,
         used: bool,
     },
     Var {
-        name: String,
+        name: Name,
         slot: u16,
         ty: Type,
     },
     Param {
-        name: String,
+        name: Name,
         index: u16,
         ty: Type,
     },
@@ -165,7 +165,7 @@ struct Global<'a> {
 struct Checker<'a> {
     schema: &'a Schema,
     diags: Vec<Diagnostic>,
-    globals: HashMap<String, Global<'a>>,
+    globals: HashMap<Name, Global<'a>>,
     scopes: Vec<Local>,
     next_slot: u16,
     present: Vec<String>,
@@ -306,7 +306,7 @@ impl<'a> Checker<'a> {
             return error_ir(span);
         }
         let mut candidates: Vec<String> = self.scopes.iter().map(|l| l.name().to_owned()).collect();
-        candidates.extend(self.globals.keys().cloned());
+        candidates.extend(self.globals.keys().map(|k| k.to_string()));
         candidates.push("input".into());
         let mut d =
             err(Code::UnknownName, span, format!("unknown name `{name}`")).label("not defined");
@@ -1252,7 +1252,7 @@ impl<'a> Checker<'a> {
                     .globals
                     .iter()
                     .filter(|(_, g)| matches!(g.state, GlobalState::Fn { .. }))
-                    .map(|(k, _)| k.clone())
+                    .map(|(k, _)| k.to_string())
                     .collect();
                 candidates.extend(user.iter().map(String::as_str));
                 let mut d = err(
@@ -1569,7 +1569,7 @@ fn parse_date(s: &str) -> Option<NaiveDate> {
 /// Checks the files of one pack.
 pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     let mut diags = Vec::new();
-    let mut globals: HashMap<String, Global<'_>> = HashMap::default();
+    let mut globals: HashMap<Name, Global<'_>> = HashMap::default();
     let mut headers: Vec<&PackDecl> = Vec::new();
     let mut rules: Vec<&RuleDecl> = Vec::new();
     let mut waivers: Vec<&WaiverDecl> = Vec::new();
@@ -1728,7 +1728,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     };
 
     // Every definition is checked, even unused ones, so that their errors show.
-    let mut names: Vec<String> = ck.globals.keys().cloned().collect();
+    let mut names: Vec<Name> = ck.globals.keys().cloned().collect();
     names.sort();
     for n in &names {
         let is_fn = matches!(
@@ -1748,7 +1748,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     }
 
     let mut compiled_rules = Vec::new();
-    let mut seen_ids: HashMap<String, Span> = HashMap::default();
+    let mut seen_ids: HashMap<Name, Span> = HashMap::default();
     // Conditions by hash, to find shadowed rules without comparing every pair.
     let mut seen_conditions: HashMap<u64, Vec<(&Expr, Effect, &str, Span)>> = HashMap::default();
     for r in &rules {
@@ -1915,7 +1915,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
             Effect::Info => Severity::Low,
         };
         compiled_rules.push(Rule {
-            id: r.id.node.clone(),
+            id: r.id.node.to_string(),
             id_span: r.id.span,
             span: *r.span,
             effect,
@@ -2034,7 +2034,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
         }
         compiled_waivers.push(Waiver {
             name: w.name.node.clone(),
-            rule: rule.node.clone(),
+            rule: rule.node.to_string(),
             subject: subject.node.clone(),
             reason: reason.node.clone(),
             approver: approver.node.clone(),
@@ -2136,12 +2136,12 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
             expect_fired: t
                 .expect_fired
                 .as_ref()
-                .map(|f| f.node.iter().map(|i| i.node.clone()).collect()),
+                .map(|f| f.node.iter().map(|i| i.node.to_string()).collect()),
         });
     }
 
     // Unused definitions.
-    let mut unused: Vec<(String, Span, &'static str)> = ck
+    let mut unused: Vec<(Name, Span, &'static str)> = ck
         .globals
         .iter()
         .filter(|(_, g)| !g.used)

@@ -472,7 +472,7 @@ impl Lower<'_> {
 
     /// A field name: any word.
     fn word(&self, pair: Pair<'_, Rule>) -> Ident {
-        Node::new(pair.as_str().to_owned(), self.span(&pair))
+        Node::new(Name::new(pair.as_str()), self.span(&pair))
     }
 
     fn ident(&mut self, pair: Pair<'_, Rule>) -> Ident {
@@ -485,7 +485,7 @@ impl Lower<'_> {
                     .help("choose another name; `and or not in has where true false` are part of the language"),
             );
         }
-        Node::new(name.to_owned(), span)
+        Node::new(Name::new(name), span)
     }
 
     fn string(&mut self, pair: Pair<'_, Rule>) -> Node<String> {
@@ -946,7 +946,7 @@ impl Lower<'_> {
                 // The token is `.name`: the name starts one byte in.
                 let whole = lower.span(&op);
                 let name = Node::new(
-                    op.as_str()[1..].to_owned(),
+                    Name::new(&op.as_str()[1..]),
                     Span::new(whole.file, whole.start as usize + 1, whole.end as usize),
                 );
                 Node::new(ExprKind::Field(Box::new(lhs), name), span)
@@ -991,7 +991,7 @@ impl Lower<'_> {
             Rule::bool_lit => ExprKind::Bool(pair.as_str().starts_with('t')),
             Rule::int => ExprKind::Int(self.int(pair).node),
             Rule::string => ExprKind::Str(self.string(pair).node),
-            Rule::ident => ExprKind::Name(pair.as_str().to_owned()),
+            Rule::ident => ExprKind::Name(Name::new(pair.as_str())),
             Rule::quantifier => {
                 let mut it = pair.into_inner().filter(|p| !is_kw(p.as_rule()));
                 let kind = match it.next().map(|p| p.as_str().to_owned()).as_deref() {
@@ -1046,7 +1046,8 @@ impl Lower<'_> {
                     let key = if k.as_rule() == Rule::string {
                         self.string(k)
                     } else {
-                        self.word(k)
+                        let w = self.word(k);
+                        Node::new(w.node.to_string(), w.span)
                     };
                     entries.push((key, self.expr(v)));
                 }

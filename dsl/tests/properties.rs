@@ -17,8 +17,8 @@ fn node(kind: ExprKind) -> Expr {
     Node::new(kind, Span::default())
 }
 
-fn ident(s: &str) -> Node<String> {
-    Node::new(s.to_owned(), Span::default())
+fn ident(s: &str) -> Node<dsl::ast::Name> {
+    Node::new(s.into(), Span::default())
 }
 
 const NAMES: &[&str] = &["input", "x", "max_memory_mb", "hosts"];
@@ -47,7 +47,7 @@ fn leaf() -> impl Strategy<Value = Expr> {
         any::<bool>().prop_map(|b| node(ExprKind::Bool(b))),
         (0i64..100_000).prop_map(|i| node(ExprKind::Int(i))),
         "[a-z0-9 :.\\-]{0,8}".prop_map(|s| node(ExprKind::Str(s))),
-        prop::sample::select(NAMES).prop_map(|n| node(ExprKind::Name(n.to_owned()))),
+        prop::sample::select(NAMES).prop_map(|n| node(ExprKind::Name(n.into()))),
         prop::collection::vec(prop::sample::select(FIELDS), 1..3).prop_map(|path| {
             let mut segs = vec![ident("input")];
             segs.extend(path.into_iter().map(ident));
