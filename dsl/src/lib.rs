@@ -18,6 +18,7 @@ pub mod diag;
 pub mod eval;
 pub mod explain;
 pub mod fmt;
+pub mod index;
 pub mod ir;
 pub mod parse;
 pub mod span;
@@ -159,8 +160,10 @@ pub fn load(
             .iter()
             .map(|r| location_in(&sources, r.id_span))
             .collect();
+        let index = index::RuleIndex::build(checked.rules.iter().map(|r| &r.when));
         Pack {
             sources: std::sync::Arc::clone(&sources),
+            index,
             checked,
             schema: options.schema.clone(),
             locations,
@@ -218,6 +221,8 @@ pub struct Pack {
     locations: Vec<Location>,
     /// How many distinct fact paths the rules read.
     paths: usize,
+    /// Which rules a decision needs to evaluate.
+    index: index::RuleIndex,
 }
 
 fn location_in(sources: &Sources, span: Span) -> Location {
@@ -341,7 +346,17 @@ impl Pack {
         let mut not_fired = Vec::new();
         let mut evaluated = 0;
         let mut exhausted = false;
+        // Explain mode looks at every rule; a decision only at those the index lets through.
+        let selected: Option<Vec<u32>> = (!options.explain).then(|| self.index.candidates(facts));
+        let mut next = 0usize;
         for (index, rule) in self.checked.rules.iter().enumerate() {
+            if let Some(sel) = &selected {
+                // Rules the index skipped cannot fire (see `index`).
+                if sel.get(next) != Some(&(index as u32)) {
+                    continue;
+                }
+                next += 1;
+            }
             if exhausted {
                 errors.push(RuleFailure {
                     rule: rule.id.clone(),
