@@ -26,13 +26,16 @@ enum Guard {
     Element(Box<[u16]>, Vec<Value>),
 }
 
+/// Fact path → (value → rules that the value lets through).
+type Table = Vec<(Box<[u16]>, FxHashMap<Value, Vec<u32>>)>;
+
 /// The index of a pack's rules.
 #[derive(Debug, Default, Clone)]
 pub struct RuleIndex {
     /// Rules without a guard: always evaluated.
     always: Vec<u32>,
-    by_value: Vec<(Box<[u16]>, FxHashMap<Value, Vec<u32>>)>,
-    by_element: Vec<(Box<[u16]>, FxHashMap<Value, Vec<u32>>)>,
+    by_value: Table,
+    by_element: Table,
 }
 
 /// Whether values of this type compare equal exactly when they hash equal.
@@ -134,12 +137,7 @@ fn guard(when: &Ir) -> Option<Guard> {
     None
 }
 
-fn add(
-    table: &mut Vec<(Box<[u16]>, FxHashMap<Value, Vec<u32>>)>,
-    path: Box<[u16]>,
-    values: Vec<Value>,
-    rule: u32,
-) {
+fn add(table: &mut Table, path: Box<[u16]>, values: Vec<Value>, rule: u32) {
     let entry = match table.iter_mut().position(|(p, _)| *p == path) {
         Some(i) => &mut table[i].1,
         None => {
