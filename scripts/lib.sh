@@ -88,6 +88,16 @@ ensure_cargo_fuzz() {
   fi
 }
 
+IN_TOTO_VERSION="3.1.0"
+
+# The independent verifier of DSSE envelopes (the in-toto reference implementation's stack).
+ensure_in_toto() {
+  if ! python3 -c "import in_toto, securesystemslib, cryptography" 2>/dev/null; then
+    log "installing in-toto $IN_TOTO_VERSION (PyPI) for the independent signature check"
+    python3 -m pip install -q "in-toto==$IN_TOTO_VERSION"
+  fi
+}
+
 ensure_browser() {
   [ -x /usr/bin/chromium ] || apt_install chromium
 }
