@@ -8,6 +8,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m0001_accounts;
+mod m0002_trust;
 
 /// Runs Stellar's migrations in order.
 pub struct Migrator;
@@ -15,6 +16,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_accounts::Migration)]
+        vec![
+            Box::new(m0001_accounts::Migration),
+            Box::new(m0002_trust::Migration),
+        ]
     }
 }

@@ -26,6 +26,22 @@ pub enum Command {
     /// Check, format, test and evaluate policy packs (offline).
     #[command(subcommand)]
     Policy(crate::policy_cli::PolicyCommand),
+    /// Manage signing keys: generate, list, rotate, revoke, export the trust root.
+    #[command(subcommand)]
+    Key(crate::trust_cli::KeyCommand),
+    /// Verify a DSSE envelope offline against a trust root (no server needed).
+    Verify(crate::trust_cli::VerifyArgs),
+    /// Sign an in-toto statement about a file with the active key of a purpose (queues a
+    /// signing request when that key is offline).
+    Attest(crate::trust_cli::AttestArgs),
+    /// Signing requests for keys kept offline: list, export, import.
+    #[command(subcommand)]
+    SignRequest(crate::trust_cli::SignRequestCommand),
+    /// Sign a request file with a local private key (`--offline`: no server, no network).
+    Sign(crate::trust_cli::SignArgs),
+    /// The audit ledger: verify, export, checkpoint.
+    #[command(subcommand)]
+    Ledger(crate::trust_cli::LedgerCommand),
 }
 
 /// Where the database is.
@@ -39,6 +55,29 @@ pub struct DbArgs {
         default_value = "sqlite://stellar-data/stellar.db"
     )]
     pub database_url: String,
+}
+
+/// Where private keys live, and how the ledger names itself.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Directory of private key files (created 0700; files 0600). Keys registered in the
+    /// database without a file here are offline: the server queues signing requests for them.
+    #[arg(long, env = "STELLAR_KEY_DIR", default_value = "stellar-data/keys")]
+    pub key_dir: PathBuf,
+
+    /// Passphrase that encrypts the private key files (PKCS#8, scrypt + AES-256). Read from the
+    /// environment only, so that it never shows in a process list.
+    #[arg(skip = std::env::var("STELLAR_KEY_PASSPHRASE").ok())]
+    pub key_passphrase: Option<String>,
+
+    /// The ledger's name in its signed checkpoints (C2SP origin): use your host, such as
+    /// `stellar.example.com/ledger`.
+    #[arg(
+        long,
+        env = "STELLAR_LEDGER_ORIGIN",
+        default_value = "stellar.local/ledger"
+    )]
+    pub ledger_origin: String,
 }
 
 /// How log lines are written.
@@ -58,6 +97,25 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub db: DbArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
+
+    /// Seconds between automatic ledger checkpoints (one is signed only if the ledger grew).
+    #[arg(
+        long = "checkpoint-interval",
+        env = "STELLAR_CHECKPOINT_INTERVAL",
+        default_value_t = 300
+    )]
+    pub checkpoint_interval_secs: u64,
+
+    /// Seconds between automatic verifications of the whole ledger.
+    #[arg(
+        long = "verify-interval",
+        env = "STELLAR_VERIFY_INTERVAL",
+        default_value_t = 3600
+    )]
+    pub verify_interval_secs: u64,
 
     /// Seed demo tenants and users (idempotent). Demo passwords are public: never use on a real
     /// deployment.

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{LogFormat, ServeArgs};
+use crate::cli::{KeyArgs, LogFormat, ServeArgs};
 
 /// Everything `stellar serve` needs, checked.
 #[derive(Debug, Clone)]
@@ -29,6 +29,9 @@ pub struct Config {
     pub request_timeout: Duration,
     pub metrics_token: Option<String>,
     pub trust_proxy: bool,
+    pub keys: KeyArgs,
+    pub checkpoint_interval: Duration,
+    pub verify_interval: Duration,
 }
 
 /// A flag value that cannot work.
@@ -84,6 +87,26 @@ impl Config {
                 message: "must be at least 1 second".into(),
             });
         }
+        for (flag, secs) in [
+            ("checkpoint-interval", args.checkpoint_interval_secs),
+            ("verify-interval", args.verify_interval_secs),
+        ] {
+            if secs == 0 {
+                return Err(ConfigError {
+                    flag,
+                    message: "must be at least 1 second".into(),
+                });
+            }
+        }
+        if args.keys.ledger_origin.trim().is_empty()
+            || args.keys.ledger_origin.contains(char::is_whitespace)
+        {
+            return Err(ConfigError {
+                flag: "ledger-origin",
+                message: "must be one word without spaces, such as `stellar.example.com/ledger`"
+                    .into(),
+            });
+        }
         Ok(Config {
             addr: args.addr,
             database_url: args.db.database_url,
@@ -103,6 +126,9 @@ impl Config {
             request_timeout: Duration::from_secs(args.request_timeout_secs),
             metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
             trust_proxy: args.trust_proxy,
+            keys: args.keys,
+            checkpoint_interval: Duration::from_secs(args.checkpoint_interval_secs),
+            verify_interval: Duration::from_secs(args.verify_interval_secs),
         })
     }
 }

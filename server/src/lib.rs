@@ -14,3 +14,4 @@ pub mod seed;
 pub mod services;
 pub mod startup;
 pub mod telemetry;
+pub mod trust_cli;

@@ -10,8 +10,10 @@ use stellar::config::Config;
 use stellar::db::Db;
 use stellar::domain::Password;
 use stellar::services::accounts::{Accounts, AuthSettings};
+use stellar::services::ledger::Ledger;
 use stellar::services::throttle::Limits;
 use stellar::startup::{Application, shutdown_signal};
+use stellar::trust_cli::cli_actor;
 use stellar::{secrets, telemetry};
 
 fn main() -> ExitCode {
@@ -19,6 +21,8 @@ fn main() -> ExitCode {
     // Policy commands are offline and synchronous.
     let cli = match cli.command {
         Command::Policy(cmd) => return stellar::policy_cli::run(cmd),
+        Command::Verify(args) => return report(stellar::trust_cli::verify(args)),
+        Command::Sign(args) => return report(stellar::trust_cli::sign(args)),
         other => Cli { command: other },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -32,6 +36,16 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(outcome: Result<(), String>) -> ExitCode {
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
@@ -68,6 +82,24 @@ async fn run(cli: Cli) -> Result<(), String> {
             code if code == ExitCode::SUCCESS => Ok(()),
             _ => Err("the policy command failed".into()),
         },
+        Command::Verify(args) => stellar::trust_cli::verify(args),
+        Command::Sign(args) => stellar::trust_cli::sign(args),
+        Command::Key(cmd) => {
+            telemetry::init_logging(LogFormat::Human, "warn")?;
+            stellar::trust_cli::key(cmd).await
+        }
+        Command::Attest(args) => {
+            telemetry::init_logging(LogFormat::Human, "warn")?;
+            stellar::trust_cli::attest(args).await
+        }
+        Command::SignRequest(cmd) => {
+            telemetry::init_logging(LogFormat::Human, "warn")?;
+            stellar::trust_cli::sign_request(cmd).await
+        }
+        Command::Ledger(cmd) => {
+            telemetry::init_logging(LogFormat::Human, "warn")?;
+            stellar::trust_cli::ledger(cmd).await
+        }
     }
 }
 
@@ -80,6 +112,8 @@ async fn open(args: &DbArgs) -> Result<Db, String> {
 }
 
 fn accounts(db: &Db) -> Accounts {
+    // Admin commands append to the ledger but never sign checkpoints, so the origin is unused.
+    let ledger = Ledger::new(db.conn.clone(), "stellar.local/ledger");
     Accounts::new(
         db.conn.clone(),
         AuthSettings {
@@ -90,6 +124,7 @@ fn accounts(db: &Db) -> Accounts {
                 lockout: std::time::Duration::from_secs(60),
             },
         },
+        ledger,
     )
 }
 
@@ -98,7 +133,7 @@ async fn admin(cmd: AdminCommand) -> Result<(), String> {
         AdminCommand::CreateTenant { db, slug, name } => {
             let db = open(&db).await?;
             let t = accounts(&db)
-                .create_tenant_unchecked(NewTenant { slug, name })
+                .create_tenant_unchecked(NewTenant { slug, name }, &cli_actor())
                 .await
                 .map_err(|e| e.to_string())?;
             db.close().await;
@@ -136,7 +171,7 @@ async fn admin(cmd: AdminCommand) -> Result<(), String> {
                 password: String::new(),
             };
             let u = accounts(&db)
-                .create_user_unchecked(input, password.clone())
+                .create_user_unchecked(input, password.clone(), &cli_actor())
                 .await
                 .map_err(|e| e.to_string())?;
             db.close().await;
@@ -155,7 +190,7 @@ async fn admin(cmd: AdminCommand) -> Result<(), String> {
         } => {
             let db = open(&db).await?;
             let created = accounts(&db)
-                .create_token_unchecked(&user, &name, expires_in_days)
+                .create_token_unchecked(&user, &name, expires_in_days, &cli_actor())
                 .await
                 .map_err(|e| e.to_string())?;
             db.close().await;

@@ -32,10 +32,13 @@ const USERS: &[(&str, &str, Role, Option<&str>)] = &[
 pub async fn demo(accounts: &Accounts) -> Result<(), AppError> {
     for (slug, name) in TENANTS {
         match accounts
-            .create_tenant_unchecked(NewTenant {
-                slug: (*slug).into(),
-                name: (*name).into(),
-            })
+            .create_tenant_unchecked(
+                NewTenant {
+                    slug: (*slug).into(),
+                    name: (*name).into(),
+                },
+                "system",
+            )
             .await
         {
             Ok(_) | Err(AppError::Conflict { .. }) => {}
@@ -51,7 +54,7 @@ pub async fn demo(accounts: &Accounts) -> Result<(), AppError> {
             password: String::new(),
         };
         match accounts
-            .create_user_unchecked(input, Password::demo(DEMO_PASSWORD))
+            .create_user_unchecked(input, Password::demo(DEMO_PASSWORD), "system")
             .await
         {
             Ok(_) | Err(AppError::Conflict { .. }) => {}
@@ -76,7 +79,7 @@ pub async fn demo(accounts: &Accounts) -> Result<(), AppError> {
             .map_err(crate::services::db_error)?;
         if existing == 0 {
             accounts
-                .create_token_unchecked(partner, "ci (demo)", Some(90))
+                .create_token_unchecked(partner, "ci (demo)", Some(90), "system")
                 .await?;
         }
     }

@@ -13,6 +13,9 @@ use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::http::{AppState, build_app, leptos_options};
 use crate::services::accounts::{Accounts, AuthSettings};
+use crate::services::keys::{Keyring, ONLINE_PURPOSES};
+use crate::services::ledger::Ledger;
+use crate::services::signing::Signing;
 use crate::services::throttle::Limits;
 use crate::{seed, telemetry};
 
@@ -28,6 +31,8 @@ pub enum StartError {
     },
     #[error("seeding demo data failed: {0}")]
     Seed(app::error::AppError),
+    #[error("the signing keys are not usable: {0}")]
+    Keys(app::error::AppError),
 }
 
 /// A server ready to run.
@@ -56,7 +61,22 @@ impl Application {
         if !config.skip_migrations {
             db.migrate().await?;
         }
-        let accounts = Accounts::new(db.conn.clone(), auth_settings(&config));
+        let ledger = Ledger::new(db.conn.clone(), config.keys.ledger_origin.clone());
+        let keys = Keyring::new(
+            db.conn.clone(),
+            config.keys.key_dir.clone(),
+            config.keys.key_passphrase.clone(),
+        );
+        let accounts = Accounts::new(db.conn.clone(), auth_settings(&config), ledger.clone());
+        let signing = Signing::new(db.conn.clone(), keys.clone(), ledger.clone());
+        if !config.skip_migrations {
+            // The server signs verdicts and checkpoints itself: make sure it can.
+            for purpose in ONLINE_PURPOSES {
+                keys.signer(purpose, &ledger)
+                    .await
+                    .map_err(StartError::Keys)?;
+            }
+        }
         if config.demo {
             seed::demo(&accounts).await.map_err(StartError::Seed)?;
         }
@@ -75,6 +95,9 @@ impl Application {
             config: Arc::new(config),
             db,
             accounts,
+            keys,
+            ledger,
+            signing,
             metrics: telemetry::metrics_handle(),
             openapi: Arc::new(OnceLock::new()),
         };
@@ -114,14 +137,34 @@ impl Application {
     }
 }
 
-/// Periodic work: metrics upkeep and purging expired sessions.
+/// Periodic work: metrics upkeep, purging expired sessions, ledger checkpoints and
+/// verification.
 async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut upkeep = tokio::time::interval(Duration::from_secs(5));
     let mut purge = tokio::time::interval(Duration::from_secs(600));
+    let mut checkpoint = tokio::time::interval(state.config.checkpoint_interval);
+    let mut verify = tokio::time::interval(state.config.verify_interval);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = upkeep.tick() => state.metrics.run_upkeep(),
+            _ = checkpoint.tick() => {
+                match state.ledger.size().await {
+                    Ok(0) | Err(_) => {}
+                    Ok(_) => {
+                        if let Err(e) = state.ledger.checkpoint(&state.keys).await {
+                            tracing::warn!(error = %e, "signing a ledger checkpoint failed");
+                        }
+                    }
+                }
+            }
+            _ = verify.tick() => {
+                match state.ledger.verify(&state.keys).await {
+                    Ok(v) if v.ok => tracing::info!(entries = v.entries, "ledger verified"),
+                    Ok(v) => tracing::error!(message = %v.message, "ledger verification failed"),
+                    Err(e) => tracing::warn!(error = %e, "ledger verification could not run"),
+                }
+            }
             _ = purge.tick() => {
                 match state.accounts.purge_expired_sessions().await {
                     Ok(0) => {}

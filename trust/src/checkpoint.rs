@@ -3,11 +3,17 @@
 //! where, for ECDSA P-256, keyid4 is the first four bytes of sha256 over the DER SPKI and the
 //! signature is DER ECDSA over the note text.
 
+//!
+//! After the root hash, an optional extension line `time <RFC 3339 UTC>` says when the
+//! checkpoint was made (C2SP allows extension lines; verifiers that do not know it ignore it).
+//! The time is signed, so it can be checked against the signing key's validity and revocation.
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 
-use crate::keys::{KeyPair, PublicKey};
+use crate::keys::{KeyPair, KeyStatusError, PublicKey, Purpose, TrustRoot};
 use crate::merkle::Hash;
 
 /// A tree head.
@@ -16,6 +22,8 @@ pub struct Checkpoint {
     pub origin: String,
     pub size: u64,
     pub root: Hash,
+    /// When it was made (the `time` extension line), to second precision.
+    pub time: Option<DateTime<Utc>>,
 }
 
 /// Why a checkpoint did not verify.
@@ -29,6 +37,8 @@ pub enum CheckpointError {
         "the checkpoint signature by `{0}` does not verify: the checkpoint was forged or changed"
     )]
     BadSignature(String),
+    #[error("the checkpoint's signing key may not vouch for it: {0}")]
+    KeyStatus(KeyStatusError),
 }
 
 fn keyid4(key: &PublicKey) -> [u8; 4] {
@@ -39,12 +49,19 @@ fn keyid4(key: &PublicKey) -> [u8; 4] {
 impl Checkpoint {
     /// The note text that is signed.
     pub fn body(&self) -> String {
-        format!(
+        let mut body = format!(
             "{}\n{}\n{}\n",
             self.origin,
             self.size,
             STANDARD.encode(self.root)
-        )
+        );
+        if let Some(t) = self.time {
+            body.push_str(&format!(
+                "time {}\n",
+                t.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ));
+        }
+        body
     }
 
     /// The signed note.
@@ -76,7 +93,30 @@ impl Checkpoint {
             .ok_or_else(|| {
                 CheckpointError::Malformed("the third line is not a base64 sha256 root".into())
             })?;
-        let cp = Checkpoint { origin, size, root };
+        let mut time = None;
+        for ext in lines {
+            if let Some(t) = ext.strip_prefix("time ") {
+                time = Some(
+                    DateTime::parse_from_rfc3339(t)
+                        .map_err(|_| {
+                            CheckpointError::Malformed(format!("`{ext}` is not an RFC 3339 time"))
+                        })?
+                        .with_timezone(&Utc),
+                );
+            }
+        }
+        let cp = Checkpoint {
+            origin,
+            size,
+            root,
+            time,
+        };
+        // The parsed form must give back the signed text exactly (no ignored variations).
+        if cp.body() != body {
+            return Err(CheckpointError::Malformed(
+                "the note text has lines this verifier does not understand".into(),
+            ));
+        }
         let mut signers = Vec::new();
         for line in sigs.lines().filter(|l| !l.trim().is_empty()) {
             let rest = line.strip_prefix("— ").ok_or_else(|| {
@@ -102,11 +142,36 @@ impl Checkpoint {
         }
         Err(CheckpointError::NoTrustedSignature(signers.join(", ")))
     }
+
+    /// Verifies a signed note against the ledger-checkpoint keys of a trust root, including
+    /// each key's validity window and revocation at the checkpoint's time.
+    pub fn verify_with_root(note: &str, root: &TrustRoot) -> Result<Checkpoint, CheckpointError> {
+        let keys: Vec<(PublicKey, &crate::keys::TrustedKey)> = root
+            .keys
+            .iter()
+            .filter(|k| k.purpose == Purpose::LedgerCheckpoint)
+            .filter_map(|k| PublicKey::from_pem(&k.public_key).ok().map(|p| (p, k)))
+            .collect();
+        let publics: Vec<PublicKey> = keys.iter().map(|(p, _)| p.clone()).collect();
+        let cp = Checkpoint::verify(note, &publics)?;
+        // Find which key signed (the one whose keyid4 matched and verified).
+        let signer = keys
+            .iter()
+            .find(|(p, _)| Checkpoint::verify(note, std::slice::from_ref(p)).is_ok());
+        if let Some((_, trusted)) = signer {
+            let at = cp.time.unwrap_or_else(Utc::now);
+            trusted
+                .admits(Purpose::LedgerCheckpoint, at)
+                .map_err(CheckpointError::KeyStatus)?;
+        }
+        Ok(cp)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
 
     #[test]
     fn a_signed_checkpoint_verifies_and_a_forged_one_does_not() {
@@ -115,6 +180,7 @@ mod tests {
             origin: "stellar.example/ledger".into(),
             size: 42,
             root: [7u8; 32],
+            time: Some(Utc::now().with_nanosecond(0).expect("time")),
         };
         let note = cp.sign("stellar-ledger", &key);
         assert!(note.starts_with("stellar.example/ledger\n42\n"));

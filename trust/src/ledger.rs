@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::checkpoint::{Checkpoint, CheckpointError};
-use crate::keys::PublicKey;
+use crate::keys::TrustRoot;
 use crate::merkle::{self, Hash, MemoryTree};
 
 /// The `prev_hash` of the first entry.
@@ -85,9 +85,9 @@ pub enum LedgerError {
     )]
     Short { entries: u64, size: u64 },
     #[error(
-        "the first {size} entries do not match the signed checkpoint (first differing leaf: entry {first_bad}); an entry was changed, even if its hash was recomputed"
+        "the first {size} entries do not match the signed checkpoint of that size: an entry from {after} to {} was changed and the hashes after it recomputed (the checkpoint of size {after} still matches)", size - 1
     )]
-    Root { size: u64, first_bad: u64 },
+    Root { size: u64, after: u64 },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
 }
@@ -96,7 +96,10 @@ pub enum LedgerError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     pub entries: u64,
-    pub checkpoint: Checkpoint,
+    /// The largest checkpoint the entries were checked against.
+    pub checkpoint: Option<Checkpoint>,
+    /// How many signed checkpoints were checked.
+    pub checkpoints: usize,
 }
 
 /// Checks the chain of `entries` (which must start at seq 0).
@@ -124,53 +127,207 @@ pub fn verify_chain(entries: &[Entry]) -> Result<(), LedgerError> {
     Ok(())
 }
 
-/// Verifies an export: the chain, the checkpoint's signature (by one of `ledger_keys`), and that
-/// the entries it covers have the root it signs.
-pub fn verify_export(
+/// Verifies a ledger: the chain, every checkpoint's signature (by a ledger-checkpoint key the
+/// trust root admits at the checkpoint's time), and that the entries have the root each
+/// checkpoint signs. When entries were rewritten with recomputed hashes, the first checkpoint
+/// that no longer matches bounds the first bad entry: it lies after the last checkpoint that
+/// still matches.
+pub fn verify(
     entries: &[Entry],
-    checkpoint_note: &str,
-    ledger_keys: &[PublicKey],
+    checkpoint_notes: &[String],
+    root: &TrustRoot,
 ) -> Result<Verified, LedgerError> {
     verify_chain(entries)?;
-    let cp = Checkpoint::verify(checkpoint_note, ledger_keys)?;
+    let mut checkpoints = Vec::with_capacity(checkpoint_notes.len());
+    for note in checkpoint_notes {
+        checkpoints.push(Checkpoint::verify_with_root(note, root)?);
+    }
+    checkpoints.sort_by_key(|c| c.size);
     let n = entries.len() as u64;
-    if cp.size > n {
-        return Err(LedgerError::Short {
-            entries: n,
-            size: cp.size,
-        });
-    }
     let mut tree = MemoryTree::new();
-    for e in &entries[..cp.size as usize] {
-        tree.push(e.leaf());
-    }
-    if tree.root() != cp.root {
-        // Find the first leaf whose inclusion the checkpoint cannot support: binary search on
-        // prefix roots is impossible without older checkpoints, so report the first entry whose
-        // hash chain was recomputed (the earliest one that differs is unknown; say where the
-        // chain is consistent up to).
-        return Err(LedgerError::Root {
-            size: cp.size,
-            first_bad: first_mismatch(entries, cp.size),
-        });
+    let mut good_up_to = 0u64;
+    for cp in &checkpoints {
+        if cp.size > n {
+            return Err(LedgerError::Short {
+                entries: n,
+                size: cp.size,
+            });
+        }
+        while tree.len() < cp.size {
+            tree.push(entries[tree.len() as usize].leaf());
+        }
+        if tree.root() != cp.root {
+            return Err(LedgerError::Root {
+                size: cp.size,
+                after: good_up_to,
+            });
+        }
+        good_up_to = cp.size;
     }
     Ok(Verified {
         entries: n,
-        checkpoint: cp,
+        checkpoints: checkpoints.len(),
+        checkpoint: checkpoints.pop(),
     })
 }
 
-/// Best effort: the first entry whose stored hash is not the hash of its own content would be a
-/// `Content` error already; here every hash is self-consistent, so the first entry cannot be
-/// pinned without an older checkpoint. Report 0 (the whole covered range is suspect).
-fn first_mismatch(_entries: &[Entry], _size: u64) -> u64 {
-    0
+/// The first line of a JSON Lines export; every further line is one [`Entry`], in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportHeader {
+    /// `stellar-ledger/v1`.
+    pub format: String,
+    /// The checkpoint origin (the log's name).
+    pub origin: String,
+    /// How many entries follow.
+    pub size: u64,
+    /// Every signed checkpoint, as signed notes.
+    pub checkpoints: Vec<String>,
+}
+
+/// The export format name.
+pub const EXPORT_FORMAT: &str = "stellar-ledger/v1";
+
+/// Reads a JSON Lines export; errors name the line.
+pub fn read_export(text: &str) -> Result<(ExportHeader, Vec<Entry>), String> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, first) = lines
+        .next()
+        .ok_or_else(|| "the export is empty".to_owned())?;
+    let header: ExportHeader = serde_json::from_str(first)
+        .map_err(|e| format!("line 1 is not a ledger export header: {e}"))?;
+    if header.format != EXPORT_FORMAT {
+        return Err(format!(
+            "line 1: format `{}` is not supported (expected `{EXPORT_FORMAT}`)",
+            header.format
+        ));
+    }
+    let mut entries = Vec::new();
+    for (i, line) in lines {
+        entries.push(
+            serde_json::from_str::<Entry>(line)
+                .map_err(|e| format!("line {}: not a ledger entry: {e}", i + 1))?,
+        );
+    }
+    Ok((header, entries))
+}
+
+/// A self-contained inclusion proof: an entry, its audit path, and the signed checkpoint it
+/// leads to. `stellar ledger verify --proof` checks it with nothing but a trust root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InclusionBundle {
+    pub entry: Entry,
+    pub tree_size: u64,
+    /// Hex sibling hashes, leaf to root (RFC 6962 PATH).
+    pub proof: Vec<String>,
+    /// The signed note of the checkpoint of `tree_size`.
+    pub checkpoint: String,
+}
+
+/// A self-contained consistency proof between two signed checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsistencyBundle {
+    pub old_size: u64,
+    pub new_size: u64,
+    /// Hex hashes (RFC 6962 PROOF).
+    pub proof: Vec<String>,
+    pub old_checkpoint: String,
+    pub new_checkpoint: String,
+}
+
+/// Why a proof bundle did not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProofBundleError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("the proof is for tree size {proof}, but the checkpoint is of size {checkpoint}")]
+    SizeMismatch { proof: u64, checkpoint: u64 },
+    #[error("proof hash {index} is not 64 hex digits")]
+    Encoding { index: usize },
+    #[error(
+        "entry {seq} was changed: its content no longer matches its hash (or its hash is not the chained one)"
+    )]
+    Content { seq: u64 },
+    #[error(
+        "entry {seq} is not in the tree the checkpoint of size {size} signs: the entry, its position or the proof was changed"
+    )]
+    NotIncluded { seq: u64, size: u64 },
+    #[error(
+        "the checkpoint of size {old} is not a prefix of the checkpoint of size {new}: the ledger was rewritten between them, or the proof was changed"
+    )]
+    Inconsistent { old: u64, new: u64 },
+}
+
+fn decode_path(proof: &[String]) -> Result<Vec<Hash>, ProofBundleError> {
+    proof
+        .iter()
+        .enumerate()
+        .map(|(index, h)| {
+            hex::decode(h)
+                .ok()
+                .and_then(|b| Hash::try_from(b).ok())
+                .ok_or(ProofBundleError::Encoding { index })
+        })
+        .collect()
+}
+
+impl InclusionBundle {
+    /// Checks the checkpoint's signature, the entry's own hash, and its audit path.
+    pub fn verify(&self, root: &TrustRoot) -> Result<Checkpoint, ProofBundleError> {
+        let cp = Checkpoint::verify_with_root(&self.checkpoint, root)?;
+        if cp.size != self.tree_size {
+            return Err(ProofBundleError::SizeMismatch {
+                proof: self.tree_size,
+                checkpoint: cp.size,
+            });
+        }
+        if self.entry.compute_hash() != self.entry.entry_hash {
+            return Err(ProofBundleError::Content {
+                seq: self.entry.seq,
+            });
+        }
+        let path = decode_path(&self.proof)?;
+        if !merkle::verify_inclusion(&self.entry.leaf(), self.entry.seq, cp.size, &path, &cp.root) {
+            return Err(ProofBundleError::NotIncluded {
+                seq: self.entry.seq,
+                size: cp.size,
+            });
+        }
+        Ok(cp)
+    }
+}
+
+impl ConsistencyBundle {
+    /// Checks both checkpoints' signatures and that the old tree is a prefix of the new one.
+    pub fn verify(&self, root: &TrustRoot) -> Result<(Checkpoint, Checkpoint), ProofBundleError> {
+        let old = Checkpoint::verify_with_root(&self.old_checkpoint, root)?;
+        let new = Checkpoint::verify_with_root(&self.new_checkpoint, root)?;
+        for (claimed, cp) in [(self.old_size, &old), (self.new_size, &new)] {
+            if cp.size != claimed {
+                return Err(ProofBundleError::SizeMismatch {
+                    proof: claimed,
+                    checkpoint: cp.size,
+                });
+            }
+        }
+        let path = decode_path(&self.proof)?;
+        if !merkle::verify_consistency(old.size, new.size, &old.root, &new.root, &path) {
+            return Err(ProofBundleError::Inconsistent {
+                old: old.size,
+                new: new.size,
+            });
+        }
+        Ok((old, new))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::KeyPair;
+    use crate::keys::{KeyPair, Purpose, TrustedKey};
+    use chrono::{TimeZone, Utc};
 
     fn ledger(n: u64) -> Vec<Entry> {
         let mut out: Vec<Entry> = Vec::new();
@@ -203,37 +360,48 @@ mod tests {
             origin: "test".into(),
             size: entries.len() as u64,
             root: t.root(),
+            time: Some(Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()),
         }
         .sign("ledger", key)
+    }
+
+    fn root_of(key: &KeyPair) -> TrustRoot {
+        TrustRoot::new(vec![TrustedKey::for_key(
+            key.public(),
+            Purpose::LedgerCheckpoint,
+            Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+        )])
     }
 
     #[test]
     fn an_intact_ledger_verifies() {
         let key = KeyPair::generate().expect("key");
         let entries = ledger(10);
-        let note = signed(&entries, &key);
-        let v = verify_export(&entries, &note, &[key.public().clone()]).expect("verifies");
+        let notes = [signed(&entries[..4], &key), signed(&entries, &key)];
+        let v = verify(&entries, &notes, &root_of(&key)).expect("verifies");
         assert_eq!(v.entries, 10);
+        assert_eq!(v.checkpoints, 2);
+        assert_eq!(v.checkpoint.map(|c| c.size), Some(10));
     }
 
     #[test]
     fn edits_deletions_and_reorderings_name_the_first_bad_entry() {
         let key = KeyPair::generate().expect("key");
-        let keys = [key.public().clone()];
+        let keys = root_of(&key);
         let entries = ledger(10);
-        let note = signed(&entries, &key);
+        let note = [signed(&entries[..5], &key), signed(&entries, &key)];
 
         let mut edited = entries.clone();
         edited[4].subject = "forged".into();
         assert_eq!(
-            verify_export(&edited, &note, &keys),
+            verify(&edited, &note, &keys),
             Err(LedgerError::Content { seq: 4 })
         );
 
         let mut deleted = entries.clone();
         deleted.remove(6);
         assert_eq!(
-            verify_export(&deleted, &note, &keys),
+            verify(&deleted, &note, &keys),
             Err(LedgerError::Sequence {
                 expected: 6,
                 found: 7
@@ -243,7 +411,7 @@ mod tests {
         let mut swapped = entries.clone();
         swapped.swap(2, 3);
         assert_eq!(
-            verify_export(&swapped, &note, &keys),
+            verify(&swapped, &note, &keys),
             Err(LedgerError::Sequence {
                 expected: 2,
                 found: 3
@@ -259,9 +427,17 @@ mod tests {
             }
             rewritten[i].entry_hash = rewritten[i].compute_hash();
         }
+        assert_eq!(
+            verify(&rewritten, &note, &keys),
+            Err(LedgerError::Root { size: 10, after: 5 })
+        );
+
+        // A checkpoint signed by a revoked key is refused.
+        let mut revoked = root_of(&key);
+        revoked.keys[0].revoked_at = Some(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
         assert!(matches!(
-            verify_export(&rewritten, &note, &keys),
-            Err(LedgerError::Root { .. })
+            verify(&entries, &note, &revoked),
+            Err(LedgerError::Checkpoint(CheckpointError::KeyStatus(_)))
         ));
     }
 }

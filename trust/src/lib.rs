@@ -6,7 +6,9 @@
 //!   names exactly what failed.
 //! - [`merkle`]: RFC 6962 / 9162 trees, inclusion and consistency proofs.
 //! - [`checkpoint`]: signed tree heads as C2SP signed notes.
-//! - [`ledger`]: ledger entries, their hash chain, and offline verification of an export.
+//! - [`ledger`]: ledger entries, their hash chain, and offline verification of an export and of
+//!   proof bundles.
+//! - [`offline`]: signing-request files for keys kept offline.
 //!
 //! **Boundary:** no IO. The server stores keys and entries; the command line reads files; both
 //! call this crate.
@@ -17,3 +19,4 @@ pub mod dsse;
 pub mod keys;
 pub mod ledger;
 pub mod merkle;
+pub mod offline;

@@ -121,3 +121,193 @@ pub mod login_throttle {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A public key Stellar trusts, with its purpose and validity. Private keys live in the key
+/// directory (or offline), never in the database.
+pub mod signing_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        /// Hex sha256 of the DER SubjectPublicKeyInfo.
+        #[sea_orm(unique)]
+        pub key_id: String,
+        /// One of `trust::keys::Purpose`, as text.
+        pub purpose: String,
+        pub public_pem: String,
+        pub valid_from: DateTimeUtc,
+        pub valid_until: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One audit-ledger entry, exactly as hashed (see `trust::ledger::Entry`).
+pub mod ledger_entry {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_entries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub seq: i64,
+        pub time: String,
+        pub actor: String,
+        pub tenant: Option<String>,
+        pub action: String,
+        pub subject: String,
+        pub details: String,
+        pub prev_hash: String,
+        pub entry_hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The ledger's size and last hash (one row, id 1); updating it serialises appends.
+pub mod ledger_head {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_head")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: i32,
+        pub size: i64,
+        pub last_hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A perfect-subtree hash of the ledger's Merkle tree (level 0: the leaves).
+pub mod ledger_node {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_nodes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub level: i32,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub idx: i64,
+        pub hash: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A signed tree head (C2SP signed note).
+pub mod ledger_checkpoint {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_checkpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub size: i64,
+        pub root_hash: String,
+        pub note: String,
+        pub key_id: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A run of the ledger verification and its outcome.
+pub mod ledger_verification {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "ledger_verifications")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub verified_at: DateTimeUtc,
+        pub entries: i64,
+        pub checkpoint_size: Option<i64>,
+        pub ok: bool,
+        pub message: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Something to be signed by a key held offline.
+pub mod signing_request {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "signing_requests")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        /// What the signature is for (`attestation`).
+        pub kind: String,
+        pub purpose: String,
+        /// The key that must sign.
+        pub key_id: String,
+        pub payload_type: String,
+        /// The payload, base64.
+        pub payload: String,
+        /// `pending`, `signed` or `cancelled`.
+        pub status: String,
+        /// The DSSE envelope once signed.
+        pub signature: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub completed_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A signed attestation (DSSE envelope of an in-toto Statement v1).
+pub mod attestation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "attestations")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub predicate_type: String,
+        pub subject_name: String,
+        pub subject_sha256: String,
+        pub key_id: String,
+        pub envelope: String,
+        pub request_id: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

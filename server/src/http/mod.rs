@@ -37,6 +37,9 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::services::accounts::Accounts;
+use crate::services::keys::Keyring;
+use crate::services::ledger::Ledger;
+use crate::services::signing::Signing;
 use access::{API_RULES, Access};
 use problem::Problem;
 
@@ -46,6 +49,9 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub accounts: Accounts,
+    pub keys: Keyring,
+    pub ledger: Ledger,
+    pub signing: Signing,
     pub metrics: PrometheusHandle,
     pub leptos_options: LeptosOptions,
     /// The OpenAPI document, serialised once when the router is built.

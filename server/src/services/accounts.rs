@@ -12,9 +12,10 @@ use app::types::{
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, ExprTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::ledger::{Ledger, Record};
 use super::throttle::{self, Limits};
 use super::{db_error, timestamp};
 use crate::db::entities::{api_token, session, tenant, user};
@@ -50,6 +51,7 @@ pub struct NewSession {
 pub struct Accounts {
     conn: DatabaseConnection,
     settings: AuthSettings,
+    ledger: Ledger,
 }
 
 fn now() -> DateTime<Utc> {
@@ -86,8 +88,12 @@ fn require_admin(who: &Principal, what: &str) -> Result<(), AppError> {
 }
 
 impl Accounts {
-    pub fn new(conn: DatabaseConnection, settings: AuthSettings) -> Self {
-        Accounts { conn, settings }
+    pub fn new(conn: DatabaseConnection, settings: AuthSettings, ledger: Ledger) -> Self {
+        Accounts {
+            conn,
+            settings,
+            ledger,
+        }
     }
 
     pub fn settings(&self) -> AuthSettings {
@@ -153,7 +159,20 @@ impl Accounts {
                     .await
                     .map_err(db_error)?;
             }
-            tracing::info!(target: "audit", action = "login.failed", username = %name);
+            // The attempted name is attacker-chosen: keep it short and only if it could be a
+            // username at all.
+            let attempted = Username::parse(&name)
+                .map(|u| u.as_str().to_owned())
+                .unwrap_or_else(|_| "(not a username)".into());
+            self.ledger
+                .record(Record {
+                    actor: attempted.clone(),
+                    tenant: None,
+                    action: "login.failed".into(),
+                    subject: attempted,
+                    details: serde_json::json!({ "addr": client_addr }),
+                })
+                .await?;
             return Err(wrong_credentials());
         };
         throttle::clear(&self.conn, &user_key)
@@ -163,20 +182,29 @@ impl Accounts {
         let secret = random_secret(32);
         let csrf_token = random_secret(32);
         let expires_at = t + delta(self.settings.session_ttl);
+        let principal = self.principal_for(u, Some(csrf_token.clone())).await?;
+        let mut a = self.ledger.begin().await?;
         session::ActiveModel {
             token_hash: Set(sha256_hex(&secret)),
-            user_id: Set(u.id),
+            user_id: Set(principal.user_id),
             csrf_token: Set(csrf_token.clone()),
             created_at: Set(t),
             last_seen_at: Set(t),
             expires_at: Set(expires_at),
             ..Default::default()
         }
-        .insert(&self.conn)
+        .insert(a.txn())
         .await
         .map_err(db_error)?;
-        tracing::info!(target: "audit", action = "login", username = %u.username);
-        let principal = self.principal_for(u, Some(csrf_token.clone())).await?;
+        a.append(Record {
+            actor: principal.me.username.clone(),
+            tenant: principal.me.tenant.as_ref().map(|t| t.slug.clone()),
+            action: "login".into(),
+            subject: principal.me.username.clone(),
+            details: serde_json::json!({ "addr": client_addr }),
+        })
+        .await?;
+        a.commit().await?;
         Ok((
             NewSession {
                 secret,
@@ -226,12 +254,40 @@ impl Accounts {
 
     /// Ends the session with this cookie secret (no error if it is already gone).
     pub async fn logout(&self, secret: &str) -> Result<(), AppError> {
-        session::Entity::delete_many()
-            .filter(session::Column::TokenHash.eq(sha256_hex(secret)))
-            .exec(&self.conn)
+        let hash = sha256_hex(secret);
+        let Some(s) = session::Entity::find()
+            .filter(session::Column::TokenHash.eq(hash.as_str()))
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(());
+        };
+        let who = match user::Entity::find_by_id(s.user_id)
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?
+        {
+            Some(u) => self.principal_for(u, None).await?,
+            None => return Ok(()),
+        };
+        let mut a = self.ledger.begin().await?;
+        let deleted = session::Entity::delete_many()
+            .filter(session::Column::TokenHash.eq(hash.as_str()))
+            .exec(a.txn())
             .await
             .map_err(db_error)?;
-        Ok(())
+        if deleted.rows_affected > 0 {
+            a.append(Record {
+                actor: who.me.username.clone(),
+                tenant: who.me.tenant.as_ref().map(|t| t.slug.clone()),
+                action: "logout".into(),
+                subject: who.me.username.clone(),
+                details: serde_json::json!({}),
+            })
+            .await?;
+        }
+        a.commit().await
     }
 
     /// The user behind a bearer token, if the token is valid.
@@ -411,6 +467,7 @@ impl Accounts {
         &self,
         input: NewUser,
         password: Password,
+        actor: &str,
     ) -> Result<User, AppError> {
         let username = Username::parse(&input.username)?;
         let display = if input.display_name.trim().is_empty() {
@@ -476,11 +533,18 @@ impl Accounts {
             created_at: Set(t),
             updated_at: Set(t),
             ..Default::default()
-        }
-        .insert(&self.conn)
-        .await
-        .map_err(db_error)?;
-        tracing::info!(target: "audit", action = "user.create", subject = %row.username, role = %input.role);
+        };
+        let mut a = self.ledger.begin().await?;
+        let row = row.insert(a.txn()).await.map_err(db_error)?;
+        a.append(Record {
+            actor: actor.to_owned(),
+            tenant: tenant.as_ref().map(|t| t.slug.clone()),
+            action: "user.create".into(),
+            subject: row.username.clone(),
+            details: serde_json::json!({ "role": input.role.as_str() }),
+        })
+        .await?;
+        a.commit().await?;
         let slugs = tenant
             .map(|t| HashMap::from([(t.id, t.slug)]))
             .unwrap_or_default();
@@ -488,7 +552,11 @@ impl Accounts {
     }
 
     /// Creates a tenant without an acting principal: the command line and the demo seed.
-    pub async fn create_tenant_unchecked(&self, input: NewTenant) -> Result<Tenant, AppError> {
+    pub async fn create_tenant_unchecked(
+        &self,
+        input: NewTenant,
+        actor: &str,
+    ) -> Result<Tenant, AppError> {
         let slug = TenantSlug::parse(&input.slug)?;
         let name = DisplayName::parse("name", &input.name)?;
         if tenant::Entity::find()
@@ -502,16 +570,25 @@ impl Accounts {
                 "the tenant `{slug}` exists already: choose another slug"
             )));
         }
+        let mut a = self.ledger.begin().await?;
         let row = tenant::ActiveModel {
             slug: Set(slug.as_str().to_owned()),
             name: Set(name.into_inner()),
             created_at: Set(now()),
             ..Default::default()
         }
-        .insert(&self.conn)
+        .insert(a.txn())
         .await
         .map_err(db_error)?;
-        tracing::info!(target: "audit", action = "tenant.create", subject = %row.slug);
+        a.append(Record {
+            actor: actor.to_owned(),
+            tenant: Some(row.slug.clone()),
+            action: "tenant.create".into(),
+            subject: row.slug.clone(),
+            details: serde_json::json!({ "name": row.name }),
+        })
+        .await?;
+        a.commit().await?;
         Ok(Self::tenant_view(row, 0))
     }
 
@@ -521,6 +598,7 @@ impl Accounts {
         username: &str,
         name: &str,
         expires_in_days: Option<u32>,
+        actor: &str,
     ) -> Result<CreatedApiToken, AppError> {
         let owner = user::Entity::find()
             .filter(user::Column::Username.eq(username))
@@ -557,11 +635,23 @@ impl Accounts {
             expires_at: Set(expires_at),
             revoked_at: Set(None),
             ..Default::default()
-        }
-        .insert(&self.conn)
-        .await
-        .map_err(db_error)?;
-        tracing::info!(target: "audit", action = "token.create", subject = %row.public_id, user = %owner.username);
+        };
+        let owner_tenant = self.tenant_slug_of(&owner).await?;
+        let mut a = self.ledger.begin().await?;
+        let row = row.insert(a.txn()).await.map_err(db_error)?;
+        a.append(Record {
+            actor: actor.to_owned(),
+            tenant: owner_tenant,
+            action: "token.create".into(),
+            subject: row.public_id.clone(),
+            details: serde_json::json!({
+                "user": owner.username,
+                "name": row.name,
+                "expires_at": row.expires_at.map(timestamp),
+            }),
+        })
+        .await?;
+        a.commit().await?;
         Ok(CreatedApiToken {
             token: token_view(row, &owner.username),
             secret,
@@ -681,7 +771,7 @@ impl PortalBackend for Accounts {
 
     async fn create_tenant(&self, who: &Principal, input: NewTenant) -> Result<Tenant, AppError> {
         require_admin(who, "create tenants")?;
-        self.create_tenant_unchecked(input).await
+        self.create_tenant_unchecked(input, &who.me.username).await
     }
 
     async fn list_users(&self, who: &Principal) -> Result<Vec<User>, AppError> {
@@ -700,7 +790,8 @@ impl PortalBackend for Accounts {
     async fn create_user(&self, who: &Principal, input: NewUser) -> Result<User, AppError> {
         require_admin(who, "create users")?;
         let password = Password::parse(&input.password)?;
-        self.create_user_unchecked(input, password).await
+        self.create_user_unchecked(input, password, &who.me.username)
+            .await
     }
 
     async fn update_user(
@@ -731,14 +822,25 @@ impl PortalBackend for Accounts {
         if Username::parse(username).is_err() {
             return Err(user_not_found(username));
         }
-        let txn = self.conn.begin().await.map_err(db_error)?;
+        let mut a = self.ledger.begin().await?;
         let u = user::Entity::find()
             .filter(user::Column::Username.eq(username))
-            .one(&txn)
+            .one(a.txn())
             .await
             .map_err(db_error)?
             .ok_or_else(|| user_not_found(username))?;
         let id = u.id;
+        let user_tenant = self.tenant_slug_of(&u).await?;
+        let mut changed = Vec::new();
+        if display.is_some() {
+            changed.push("display_name");
+        }
+        if let Some(d) = input.disabled {
+            changed.push(if d { "disabled" } else { "enabled" });
+        }
+        if hash.is_some() {
+            changed.push("password");
+        }
         let mut active = u.into_active_model();
         if let Some(d) = display {
             active.display_name = Set(d.into_inner());
@@ -751,16 +853,23 @@ impl PortalBackend for Accounts {
             active.password_hash = Set(h);
         }
         active.updated_at = Set(now());
-        let row = active.update(&txn).await.map_err(db_error)?;
+        let row = active.update(a.txn()).await.map_err(db_error)?;
         if ends_sessions {
             session::Entity::delete_many()
                 .filter(session::Column::UserId.eq(id))
-                .exec(&txn)
+                .exec(a.txn())
                 .await
                 .map_err(db_error)?;
         }
-        txn.commit().await.map_err(db_error)?;
-        tracing::info!(target: "audit", action = "user.update", subject = %username, actor = %who.me.username);
+        a.append(Record {
+            actor: who.me.username.clone(),
+            tenant: user_tenant,
+            action: "user.update".into(),
+            subject: username.to_owned(),
+            details: serde_json::json!({ "changed": changed, "sessions_ended": ends_sessions }),
+        })
+        .await?;
+        a.commit().await?;
         user_view(row, &self.tenant_slugs().await?)
     }
 
@@ -801,7 +910,7 @@ impl PortalBackend for Accounts {
             }
             _ => who.me.username.clone(),
         };
-        self.create_token_unchecked(&owner, &input.name, input.expires_in_days)
+        self.create_token_unchecked(&owner, &input.name, input.expires_in_days, &who.me.username)
             .await
     }
 
@@ -829,13 +938,39 @@ impl PortalBackend for Accounts {
         }
         let mut active = tok.into_active_model();
         active.revoked_at = Set(Some(now()));
-        let row = active.update(&self.conn).await.map_err(db_error)?;
-        tracing::info!(target: "audit", action = "token.revoke", subject = %id, actor = %who.me.username);
+        let mut a = self.ledger.begin().await?;
+        let row = active.update(a.txn()).await.map_err(db_error)?;
+        a.append(Record {
+            actor: who.me.username.clone(),
+            tenant: who.me.tenant.as_ref().map(|t| t.slug.clone()),
+            action: "token.revoke".into(),
+            subject: id.to_owned(),
+            details: serde_json::json!({ "user": owner }),
+        })
+        .await?;
+        a.commit().await?;
         Ok(token_view(row, &owner))
     }
 }
 
 impl Accounts {
+    /// The slug of a user's tenant, if any.
+    async fn tenant_slug_of(&self, u: &user::Model) -> Result<Option<String>, AppError> {
+        Ok(match u.tenant_id {
+            Some(id) => tenant::Entity::find_by_id(id)
+                .one(&self.conn)
+                .await
+                .map_err(db_error)?
+                .map(|t| t.slug),
+            None => None,
+        })
+    }
+
+    /// The ledger (for the seed and tests).
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
     /// The database connection (for the seed and tests).
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn

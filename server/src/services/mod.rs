@@ -6,6 +6,9 @@
 //! another tenant's object gets `NotFound`, exactly as if it did not exist.
 
 pub mod accounts;
+pub mod keys;
+pub mod ledger;
+pub mod signing;
 pub mod throttle;
 
 use app::error::AppError;

@@ -114,7 +114,7 @@ async fn admin_commands_create_a_tenant_a_user_and_a_working_token() {
     assert!(!ok);
     assert!(err.contains("no user `nobody`"), "{err}");
 
-    let mut config = test_config(&url);
+    let mut config = test_config(&db);
     config.demo = false;
     let app = spawn_on(db, config).await;
     let me: Value = app

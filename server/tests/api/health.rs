@@ -36,7 +36,7 @@ async fn readyz_is_503_when_the_database_is_gone() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_is_503_until_migrations_are_applied() {
     let db = TestDb::new().await;
-    let mut config = test_config(&db.url);
+    let mut config = test_config(&db);
     config.skip_migrations = true;
     config.demo = false;
     let app = spawn_on(db, config).await;

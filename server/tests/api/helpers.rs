@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode, redirect};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
-use stellar::cli::LogFormat;
+use stellar::cli::{KeyArgs, LogFormat};
 use stellar::config::Config;
 use stellar::startup::Application;
 use tokio::sync::oneshot;
@@ -29,8 +29,10 @@ fn init_logs() {
 /// A fresh database for one test; dropped (PostgreSQL) or deleted (SQLite) afterwards.
 pub struct TestDb {
     pub url: String,
+    /// A scratch directory for this test (the SQLite file, keys, exports).
+    pub dir: PathBuf,
     pg: Option<(String, String)>,
-    _dir: Option<TempDir>,
+    _dir: TempDir,
 }
 
 /// A directory removed on drop.
@@ -44,6 +46,9 @@ impl Drop for TempDir {
 
 impl TestDb {
     pub async fn new() -> TestDb {
+        let dir =
+            std::env::temp_dir().join(format!("stellar-test-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
         match std::env::var("STELLAR_TEST_DATABASE_URL") {
             Ok(admin) if admin.starts_with("postgres") => {
                 let run = std::env::var("STELLAR_TEST_RUN").unwrap_or_else(|_| "local".into());
@@ -66,19 +71,16 @@ impl TestDb {
                 TestDb {
                     url: format!("{base}/{name}"),
                     pg: Some((admin.clone(), name)),
-                    _dir: None,
+                    _dir: TempDir(dir.clone()),
+                    dir,
                 }
             }
-            _ => {
-                let dir = std::env::temp_dir()
-                    .join(format!("stellar-test-{}", uuid::Uuid::new_v4().simple()));
-                std::fs::create_dir_all(&dir).expect("temp dir");
-                TestDb {
-                    url: format!("sqlite://{}/stellar.db", dir.display()),
-                    pg: None,
-                    _dir: Some(TempDir(dir)),
-                }
-            }
+            _ => TestDb {
+                url: format!("sqlite://{}/stellar.db", dir.display()),
+                pg: None,
+                _dir: TempDir(dir.clone()),
+                dir,
+            },
         }
     }
 
@@ -134,10 +136,10 @@ impl Drop for TestDb {
 }
 
 /// The configuration tests start from.
-pub fn test_config(database_url: &str) -> Config {
+pub fn test_config(db: &TestDb) -> Config {
     Config {
         addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: database_url.to_owned(),
+        database_url: db.url.clone(),
         demo: true,
         skip_migrations: false,
         log_format: LogFormat::Human,
@@ -154,6 +156,13 @@ pub fn test_config(database_url: &str) -> Config {
         request_timeout: Duration::from_secs(30),
         metrics_token: None,
         trust_proxy: false,
+        keys: KeyArgs {
+            key_dir: db.dir.join("keys"),
+            key_passphrase: None,
+            ledger_origin: "stellar.test/ledger".into(),
+        },
+        checkpoint_interval: Duration::from_secs(3600),
+        verify_interval: Duration::from_secs(3600),
     }
 }
 
@@ -173,7 +182,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(change: impl FnOnce(&mut Config)) -> TestApp {
     init_logs();
     let db = TestDb::new().await;
-    let mut config = test_config(&db.url);
+    let mut config = test_config(&db);
     change(&mut config);
     spawn_on(db, config).await
 }
