@@ -10,7 +10,10 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
 use crate::error::AppError;
-use crate::types::{ApiToken, CreatedApiToken, Dashboard, Tenant, User};
+use crate::types::{
+    ApiToken, CreatedApiToken, Dashboard, LedgerCheckpoint, LedgerFilter, LedgerPage, LedgerProof,
+    LedgerStatus, LedgerVerification, Tenant, User,
+};
 
 /// Counts for the dashboard, scoped to the caller's tenant for partners.
 #[server(prefix = "/portal/api", endpoint = "dashboard", input = GetUrl)]
@@ -135,6 +138,43 @@ pub async fn revoke_token(csrf_token: String, id: String) -> Result<ApiToken, Ap
     backend::respond(backend::backend()?.revoke_token(&who, &id).await)
 }
 
+/// The ledger at a glance: size, newest checkpoint, last verification (secops, admin).
+#[server(prefix = "/portal/api", endpoint = "ledger/status", input = GetUrl)]
+pub async fn get_ledger_status() -> Result<LedgerStatus, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::ledger()?.ledger_status(&who).await)
+}
+
+/// A page of ledger entries matching the filters, newest first (secops, admin).
+#[server(prefix = "/portal/api", endpoint = "ledger/entries", input = GetUrl)]
+pub async fn get_ledger_entries(filter: LedgerFilter) -> Result<LedgerPage, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::ledger()?.ledger_entries(&who, filter).await)
+}
+
+/// One entry with its inclusion proof in the newest checkpoint (secops, admin).
+#[server(prefix = "/portal/api", endpoint = "ledger/proof", input = GetUrl)]
+pub async fn get_ledger_proof(seq: u64) -> Result<LedgerProof, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::ledger()?.ledger_proof(&who, seq, None).await)
+}
+
+/// Verifies the whole ledger now (secops, admin).
+#[server(prefix = "/portal/api", endpoint = "ledger/verify")]
+pub async fn verify_ledger(csrf_token: String) -> Result<LedgerVerification, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    backend::respond(backend::ledger()?.verify_ledger(&who).await)
+}
+
+/// Signs a checkpoint of the ledger now (secops, admin).
+#[server(prefix = "/portal/api", endpoint = "ledger/checkpoint")]
+pub async fn checkpoint_ledger(csrf_token: String) -> Result<LedgerCheckpoint, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    backend::respond(backend::ledger()?.checkpoint_ledger(&who).await)
+}
+
 /// The server side of the portal: what the server supplies, and how server functions reach it.
 #[cfg(feature = "ssr")]
 pub mod backend {
@@ -193,6 +233,34 @@ pub mod backend {
 
     /// The backend as stored in the reactive context.
     pub type SharedBackend = Arc<dyn PortalBackend>;
+
+    /// What the server implements for the ledger view. Every method authorizes its caller.
+    #[async_trait::async_trait]
+    pub trait LedgerBackend: Send + Sync + 'static {
+        async fn ledger_status(&self, who: &Principal) -> Result<LedgerStatus, AppError>;
+        async fn ledger_entries(
+            &self,
+            who: &Principal,
+            filter: LedgerFilter,
+        ) -> Result<LedgerPage, AppError>;
+        async fn ledger_proof(
+            &self,
+            who: &Principal,
+            seq: u64,
+            size: Option<u64>,
+        ) -> Result<LedgerProof, AppError>;
+        async fn verify_ledger(&self, who: &Principal) -> Result<LedgerVerification, AppError>;
+        async fn checkpoint_ledger(&self, who: &Principal) -> Result<LedgerCheckpoint, AppError>;
+    }
+
+    /// The ledger backend as stored in the reactive context.
+    pub type SharedLedger = Arc<dyn LedgerBackend>;
+
+    /// The server's ledger backend, from context.
+    pub fn ledger() -> Result<SharedLedger, AppError> {
+        use_context::<SharedLedger>()
+            .ok_or_else(|| AppError::internal("the ledger backend is not configured"))
+    }
 
     /// The server's backend, from context.
     pub fn backend() -> Result<SharedBackend, AppError> {

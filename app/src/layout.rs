@@ -7,7 +7,7 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::error::AppError;
-use crate::pages::{AdminPage, DashboardPage, LoginPage, TokensPage};
+use crate::pages::{AdminPage, DashboardPage, LedgerPage, LoginPage, TokensPage};
 use crate::types::{Role, SessionView};
 
 /// The HTML document around the app, rendered on the server.
@@ -97,6 +97,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async/>
                     <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
+                    <Route path=path!("/ledger") view=LedgerPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer class="site-footer">
@@ -142,6 +143,15 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
                 <li>
                     <A href="/tokens">"API tokens"</A>
                 </li>
+                {crate::routes::AUDITORS
+                    .contains(&role)
+                    .then(|| {
+                        view! {
+                            <li>
+                                <A href="/ledger">"Ledger"</A>
+                            </li>
+                        }
+                    })}
                 {(role == Role::Admin)
                     .then(|| {
                         view! {

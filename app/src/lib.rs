@@ -20,6 +20,8 @@ pub mod routes {
     pub const ANY_ROLE: &[Role] = &Role::ALL;
     /// The administrators.
     pub const ADMINS: &[Role] = &[Role::Admin];
+    /// Who may inspect the audit ledger.
+    pub const AUDITORS: &[Role] = &[Role::Secops, Role::Admin];
 
     /// The portal's pages: path, and the roles that may open it (`None`: public).
     pub const PAGES: &[(&str, Option<&[Role]>)] = &[
@@ -27,5 +29,6 @@ pub mod routes {
         ("/", Some(ANY_ROLE)),
         ("/tokens", Some(ANY_ROLE)),
         ("/admin", Some(ADMINS)),
+        ("/ledger", Some(AUDITORS)),
     ];
 }

@@ -255,3 +255,129 @@ mod tests {
         assert_eq!("root".parse::<Role>(), Err(UnknownRole("root".to_owned())));
     }
 }
+
+/// One audit-ledger entry, exactly as hashed: its fields are those of the offline verifier's
+/// entry, so an entry (or a proof holding one) can be checked with `stellar ledger verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LedgerEntry {
+    /// Position in the ledger, from 0 (also the Merkle leaf index).
+    pub seq: u64,
+    /// RFC 3339 UTC with microseconds.
+    pub time: String,
+    /// A username, `system`, or `cli:<operating-system user>`.
+    pub actor: String,
+    pub tenant: Option<String>,
+    /// `login`, `login.failed`, `token.create`, `key.rotate`, …
+    pub action: String,
+    pub subject: String,
+    /// Canonical JSON text.
+    pub details: String,
+    pub prev_hash: String,
+    pub entry_hash: String,
+}
+
+/// Filters for the ledger list; empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
+pub struct LedgerFilter {
+    /// Exact actor.
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Exact action, or a prefix ending in `.` (`token.`).
+    #[serde(default)]
+    pub action: Option<String>,
+    /// Exact tenant slug.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Entries at or after this time (RFC 3339).
+    #[serde(default)]
+    pub since: Option<String>,
+    /// Entries before this time (RFC 3339).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Page number, from 1.
+    #[serde(default)]
+    pub page: Option<u64>,
+    /// Entries per page, 1–200 (default 50).
+    #[serde(default)]
+    pub per_page: Option<u64>,
+}
+
+/// A page of ledger entries, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerEntry>,
+    pub page: u64,
+    pub per_page: u64,
+    /// Entries matching the filters.
+    pub total: u64,
+    /// Entries in the whole ledger.
+    pub size: u64,
+}
+
+/// A signed checkpoint of the ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LedgerCheckpoint {
+    /// Tree size: the entries it covers.
+    pub size: u64,
+    /// Hex Merkle root.
+    pub root_hash: String,
+    /// The C2SP signed note.
+    pub note: String,
+    pub key_id: String,
+    pub created_at: String,
+}
+
+/// The outcome of a verification of the whole ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LedgerVerification {
+    pub verified_at: String,
+    pub ok: bool,
+    /// Entries checked.
+    pub entries: u64,
+    /// The newest checkpoint the entries matched, when ok.
+    pub checkpoint_size: Option<u64>,
+    /// What was checked, or what failed (naming the first bad entry).
+    pub message: String,
+}
+
+/// The ledger at a glance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LedgerStatus {
+    pub size: u64,
+    pub latest_checkpoint: Option<LedgerCheckpoint>,
+    pub last_verification: Option<LedgerVerification>,
+}
+
+/// An entry with its inclusion proof in a signed checkpoint. This JSON is the proof bundle
+/// `stellar ledger verify --proof FILE --trust-root ROOT` checks offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LedgerProof {
+    pub entry: LedgerEntry,
+    /// The size of the checkpoint the proof leads to.
+    pub tree_size: u64,
+    /// Hex sibling hashes, leaf to root (RFC 6962 audit path).
+    pub proof: Vec<String>,
+    /// The checkpoint's signed note.
+    pub checkpoint: String,
+}
+
+/// A consistency proof between two signed checkpoints; also a bundle for
+/// `stellar ledger verify --proof`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct LedgerConsistency {
+    pub old_size: u64,
+    pub new_size: u64,
+    /// Hex hashes (RFC 6962 consistency proof).
+    pub proof: Vec<String>,
+    pub old_checkpoint: String,
+    pub new_checkpoint: String,
+}

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::http::{AppState, build_app, leptos_options};
 use crate::services::accounts::{Accounts, AuthSettings};
+use crate::services::audit::Audit;
 use crate::services::keys::{Keyring, ONLINE_PURPOSES};
 use crate::services::ledger::Ledger;
 use crate::services::signing::Signing;
@@ -95,6 +96,7 @@ impl Application {
             config: Arc::new(config),
             db,
             accounts,
+            audit: Audit::new(ledger.clone(), keys.clone()),
             keys,
             ledger,
             signing,

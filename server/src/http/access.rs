@@ -4,7 +4,7 @@
 //! The OpenAPI document takes its security requirements from this table too, so the document
 //! and the enforcement cannot disagree.
 
-use app::routes::{ADMINS, ANY_ROLE, PAGES};
+use app::routes::{ADMINS, ANY_ROLE, AUDITORS, PAGES};
 use app::types::Role;
 
 /// Who may call a route.
@@ -35,6 +35,8 @@ const fn rule(method: &'static str, path: &'static str, access: Access) -> Rule 
 
 const ANY: Access = Access::Roles(ANY_ROLE);
 const ADMIN: Access = Access::Roles(ADMINS);
+const AUDIT: Access = Access::Roles(AUDITORS);
+const SIGN: Access = Access::Roles(super::api_trust::SIGNERS);
 
 /// The JSON API, operations and sign-in routes.
 pub const API_RULES: &[Rule] = &[
@@ -59,6 +61,22 @@ pub const API_RULES: &[Rule] = &[
     rule("GET", "/api/v1/tokens", ANY),
     rule("POST", "/api/v1/tokens", ANY),
     rule("DELETE", "/api/v1/tokens/{id}", ANY),
+    rule("GET", "/api/v1/ledger", AUDIT),
+    rule("GET", "/api/v1/ledger/entries", AUDIT),
+    rule("GET", "/api/v1/ledger/entries/{seq}", AUDIT),
+    rule("GET", "/api/v1/ledger/entries/{seq}/proof", AUDIT),
+    rule("GET", "/api/v1/ledger/checkpoints", AUDIT),
+    rule("POST", "/api/v1/ledger/checkpoints", AUDIT),
+    rule("GET", "/api/v1/ledger/checkpoint", AUDIT),
+    rule("GET", "/api/v1/ledger/proofs/consistency", AUDIT),
+    rule("GET", "/api/v1/ledger/export", AUDIT),
+    rule("POST", "/api/v1/ledger/verifications", AUDIT),
+    // Public keys are public: anyone may verify Stellar's signatures.
+    rule("GET", "/api/v1/trust-root", Access::Public),
+    rule("GET", "/api/v1/keys", ANY),
+    rule("GET", "/api/v1/signing-requests", SIGN),
+    rule("GET", "/api/v1/signing-requests/{id}", SIGN),
+    rule("POST", "/api/v1/signing-requests/{id}/signature", SIGN),
 ];
 
 /// The portal's server functions. Their services authorize each call in detail.
@@ -72,6 +90,11 @@ pub const SERVER_FN_RULES: &[Rule] = &[
     rule("GET", "/portal/api/tokens", ANY),
     rule("POST", "/portal/api/tokens/create", ANY),
     rule("POST", "/portal/api/tokens/revoke", ANY),
+    rule("GET", "/portal/api/ledger/status", AUDIT),
+    rule("GET", "/portal/api/ledger/entries", AUDIT),
+    rule("GET", "/portal/api/ledger/proof", AUDIT),
+    rule("POST", "/portal/api/ledger/verify", AUDIT),
+    rule("POST", "/portal/api/ledger/checkpoint", AUDIT),
 ];
 
 /// What the table says about a request to a matched route, or `None` if the route is unknown.

@@ -4,6 +4,7 @@
 //! limit → panic catcher → timeout → body limit → authentication and access → routes.
 
 pub mod access;
+pub mod api_trust;
 pub mod api_v1;
 pub mod auth;
 pub mod health;
@@ -12,7 +13,7 @@ pub mod problem;
 
 use std::sync::{Arc, OnceLock};
 
-use app::api::backend::SharedBackend;
+use app::api::backend::{SharedBackend, SharedLedger};
 use app::{App, shell};
 use axum::Router;
 use axum::extract::{FromRef, Request, State};
@@ -37,6 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::services::accounts::Accounts;
+use crate::services::audit::Audit;
 use crate::services::keys::Keyring;
 use crate::services::ledger::Ledger;
 use crate::services::signing::Signing;
@@ -52,6 +54,7 @@ pub struct AppState {
     pub keys: Keyring,
     pub ledger: Ledger,
     pub signing: Signing,
+    pub audit: Audit,
     pub metrics: PrometheusHandle,
     pub leptos_options: LeptosOptions,
     /// The OpenAPI document, serialised once when the router is built.
@@ -81,6 +84,8 @@ impl FromRef<AppState> for LeptosOptions {
         (name = "tenants", description = "Partner organisations"),
         (name = "users", description = "User accounts"),
         (name = "tokens", description = "API tokens"),
+        (name = "ledger", description = "The audit ledger: entries, signed checkpoints, proofs, export, verification"),
+        (name = "keys", description = "Signing keys, the trust root, and offline signing requests"),
         (name = "operations", description = "Health and metrics"),
     ),
     components(schemas(Problem)),
@@ -158,12 +163,21 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
         )
         .into_response_with_status();
     }
-    let backend: SharedBackend = Arc::new(state.accounts.clone());
     let handler = leptos_axum::file_and_error_handler_with_context::<AppState, _>(
-        move || provide_context(backend.clone()),
+        portal_context(&state),
         shell,
     );
     handler(req.uri().clone(), State(state), req).await
+}
+
+/// What the portal's server functions reach: the backends, provided as context.
+fn portal_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    let backend: SharedBackend = Arc::new(state.accounts.clone());
+    let ledger: SharedLedger = Arc::new(state.audit.clone());
+    move || {
+        provide_context(backend.clone());
+        provide_context(ledger.clone());
+    }
 }
 
 /// The portal's routes, computed once per process. Leptos suppresses resource loading
@@ -178,6 +192,7 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
 pub fn build_app(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api_v1::router())
+        .merge(api_trust::router())
         .merge(health::router())
         .merge(auth::router())
         .routes(utoipa_axum::routes!(openapi_json))
@@ -187,8 +202,7 @@ pub fn build_app(state: AppState) -> Router {
         .openapi
         .set(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
 
-    let backend: SharedBackend = Arc::new(state.accounts.clone());
-    let context = move || provide_context(backend.clone());
+    let context = portal_context(&state);
     let routes = route_list();
     let pkg_dir = state.leptos_options.site_root.as_ref().to_owned() + "/pkg";
     let config = state.config.clone();

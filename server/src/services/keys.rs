@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use app::error::AppError;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Timelike, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
@@ -99,6 +99,14 @@ fn state_of(k: &signing_key::Model, now: DateTime<Utc>) -> KeyState {
     } else {
         KeyState::Active
     }
+}
+
+/// Now, to the second: key windows, checkpoint times and `signedAt` all have second
+/// precision, so that a signature made in the same second a key became valid is inside its
+/// window.
+pub fn now_secs() -> DateTime<Utc> {
+    let now = Utc::now();
+    now.with_nanosecond(0).unwrap_or(now)
 }
 
 fn key_error(e: impl std::fmt::Display) -> AppError {
@@ -283,7 +291,7 @@ impl Keyring {
                 &k.key_id[..16]
             )));
         }
-        let (info, path) = self.create(purpose, offline_out, Utc::now()).await?;
+        let (info, path) = self.create(purpose, offline_out, now_secs()).await?;
         ledger
             .record(Record {
                 actor: actor.to_owned(),
@@ -367,7 +375,7 @@ impl Keyring {
         actor: &str,
         ledger: &Ledger,
     ) -> Result<(Option<String>, KeyInfo, PathBuf), AppError> {
-        let now = Utc::now();
+        let now = now_secs();
         let old = self.active(purpose).await?;
         if let Some(old) = &old {
             let mut row = old.clone().into_active_model();
@@ -409,7 +417,7 @@ impl Keyring {
                 &row.key_id[..16]
             )));
         }
-        let at = at.unwrap_or_else(Utc::now);
+        let at = at.unwrap_or_else(now_secs);
         let mut active = row.clone().into_active_model();
         active.revoked_at = Set(Some(at));
         if row.valid_until.is_none_or(|u| u > at) {
@@ -458,12 +466,13 @@ pub async fn find_key<C: ConnectionTrait>(
         .all(conn)
         .await
         .map_err(db_error)?;
-    match rows.len() {
-        0 => Err(AppError::not_found(format!(
+    let n = rows.len();
+    match (rows.into_iter().next(), n) {
+        (None, _) => Err(AppError::not_found(format!(
             "no key id starts with `{key}`"
         ))),
-        1 => Ok(rows.into_iter().next().expect("one row")),
-        n => Err(AppError::invalid(
+        (Some(row), 1) => Ok(row),
+        (Some(_), n) => Err(AppError::invalid(
             "key",
             format!("`{key}` matches {n} keys: give more digits"),
         )),

@@ -14,6 +14,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use app::error::AppError;
+use app::types::{
+    LedgerCheckpoint, LedgerConsistency, LedgerEntry, LedgerFilter, LedgerPage, LedgerProof,
+    LedgerStatus, LedgerVerification,
+};
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -21,10 +25,9 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
-use serde::{Deserialize, Serialize};
 use trust::checkpoint::Checkpoint;
 use trust::keys::Purpose;
-use trust::ledger::{ConsistencyBundle, EXPORT_FORMAT, Entry, ExportHeader, InclusionBundle};
+use trust::ledger::{EXPORT_FORMAT, Entry, ExportHeader};
 use trust::merkle::{self, Hash, Nodes, ProofError};
 
 use super::db_error;
@@ -61,70 +64,19 @@ pub struct Appender {
     appended: u64,
 }
 
-/// Entry filters for the list.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EntryFilter {
-    /// Exact actor.
-    pub actor: Option<String>,
-    /// Action, exact, or a prefix ending in `.` (`token.`).
-    pub action: Option<String>,
-    /// Exact tenant slug.
-    pub tenant: Option<String>,
-    /// Entries at or after this time (RFC 3339).
-    pub since: Option<String>,
-    /// Entries before this time (RFC 3339).
-    pub until: Option<String>,
-    /// Page number, from 1.
-    pub page: Option<u64>,
-    /// Entries per page (1–200, default 50).
-    pub per_page: Option<u64>,
-}
-
-/// A page of entries, newest first.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct EntryPage {
-    #[schema(value_type = Vec<Object>)]
-    pub entries: Vec<Entry>,
-    pub page: u64,
-    pub per_page: u64,
-    /// Entries matching the filters.
-    pub total: u64,
-    /// Entries in the ledger.
-    pub size: u64,
-}
-
-/// A stored checkpoint.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CheckpointInfo {
-    pub size: u64,
-    /// Hex root hash.
-    pub root_hash: String,
-    /// The signed note (C2SP checkpoint).
-    pub note: String,
-    pub key_id: String,
-    pub created_at: String,
-}
-
-/// The outcome of a verification run.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct VerificationInfo {
-    pub verified_at: String,
-    pub ok: bool,
-    /// Entries checked.
-    pub entries: u64,
-    /// The largest checkpoint the entries matched (when ok).
-    pub checkpoint_size: Option<u64>,
-    /// What was checked, or what failed (naming the first bad entry).
-    pub message: String,
-}
-
-/// The ledger's state, for the portal.
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct LedgerStatus {
-    pub size: u64,
-    pub latest_checkpoint: Option<CheckpointInfo>,
-    pub last_verification: Option<VerificationInfo>,
+/// The wire view of an entry (the same fields).
+pub fn entry_view(e: Entry) -> LedgerEntry {
+    LedgerEntry {
+        seq: e.seq,
+        time: e.time,
+        actor: e.actor,
+        tenant: e.tenant,
+        action: e.action,
+        subject: e.subject,
+        details: e.details,
+        prev_hash: e.prev_hash,
+        entry_hash: e.entry_hash,
+    }
 }
 
 fn to_entry(m: ledger_entry::Model) -> Entry {
@@ -141,8 +93,8 @@ fn to_entry(m: ledger_entry::Model) -> Entry {
     }
 }
 
-fn checkpoint_info(m: ledger_checkpoint::Model) -> CheckpointInfo {
-    CheckpointInfo {
+fn checkpoint_info(m: ledger_checkpoint::Model) -> LedgerCheckpoint {
+    LedgerCheckpoint {
         size: m.size as u64,
         root_hash: m.root_hash,
         note: m.note,
@@ -151,8 +103,8 @@ fn checkpoint_info(m: ledger_checkpoint::Model) -> CheckpointInfo {
     }
 }
 
-fn verification_info(m: ledger_verification::Model) -> VerificationInfo {
-    VerificationInfo {
+fn verification_info(m: ledger_verification::Model) -> LedgerVerification {
+    LedgerVerification {
         verified_at: super::timestamp(m.verified_at),
         ok: m.ok,
         entries: m.entries as u64,
@@ -342,7 +294,7 @@ impl Ledger {
         ledger_head::Entity::update_many()
             .col_expr(
                 ledger_head::Column::Size,
-                Expr::col(ledger_head::Column::Size).into(),
+                Expr::col(ledger_head::Column::Size),
             )
             .filter(ledger_head::Column::Id.eq(1))
             .exec(&txn)
@@ -388,7 +340,7 @@ impl Ledger {
     }
 
     /// Signs a checkpoint of the current size, unless the latest checkpoint already has it.
-    pub async fn checkpoint(&self, keys: &Keyring) -> Result<CheckpointInfo, AppError> {
+    pub async fn checkpoint(&self, keys: &Keyring) -> Result<LedgerCheckpoint, AppError> {
         let Signer::Online(key) = keys.signer(Purpose::LedgerCheckpoint, self).await? else {
             return Err(AppError::conflict(
                 "the active ledger-checkpoint key is offline: checkpoints are signed by the server; rotate to an online key with `stellar key rotate --purpose ledger-checkpoint`",
@@ -440,7 +392,7 @@ impl Ledger {
             .ok_or_else(|| AppError::internal("the checkpoint just written cannot be read back"))
     }
 
-    pub async fn latest_checkpoint(&self) -> Result<Option<CheckpointInfo>, AppError> {
+    pub async fn latest_checkpoint(&self) -> Result<Option<LedgerCheckpoint>, AppError> {
         Ok(ledger_checkpoint::Entity::find()
             .order_by_desc(ledger_checkpoint::Column::Size)
             .one(&self.conn)
@@ -449,7 +401,7 @@ impl Ledger {
             .map(checkpoint_info))
     }
 
-    pub async fn checkpoint_of(&self, size: u64) -> Result<Option<CheckpointInfo>, AppError> {
+    pub async fn checkpoint_of(&self, size: u64) -> Result<Option<LedgerCheckpoint>, AppError> {
         Ok(ledger_checkpoint::Entity::find_by_id(size as i64)
             .one(&self.conn)
             .await
@@ -458,7 +410,7 @@ impl Ledger {
     }
 
     /// Checkpoints, newest first.
-    pub async fn checkpoints(&self, limit: u64) -> Result<Vec<CheckpointInfo>, AppError> {
+    pub async fn checkpoints(&self, limit: u64) -> Result<Vec<LedgerCheckpoint>, AppError> {
         Ok(ledger_checkpoint::Entity::find()
             .order_by_desc(ledger_checkpoint::Column::Size)
             .limit(limit)
@@ -480,7 +432,7 @@ impl Ledger {
     }
 
     /// A page of entries matching the filters, newest first.
-    pub async fn entries(&self, f: &EntryFilter) -> Result<EntryPage, AppError> {
+    pub async fn entries(&self, f: &LedgerFilter) -> Result<LedgerPage, AppError> {
         let per_page = f.per_page.unwrap_or(50);
         if !(1..=200).contains(&per_page) {
             return Err(AppError::invalid("per_page", "must be between 1 and 200"));
@@ -517,8 +469,8 @@ impl Ledger {
             .all(&self.conn)
             .await
             .map_err(db_error)?;
-        Ok(EntryPage {
-            entries: rows.into_iter().map(to_entry).collect(),
+        Ok(LedgerPage {
+            entries: rows.into_iter().map(|r| entry_view(to_entry(r))).collect(),
             page,
             per_page,
             total,
@@ -533,7 +485,7 @@ impl Ledger {
         seq: u64,
         size: Option<u64>,
         keys: &Keyring,
-    ) -> Result<InclusionBundle, AppError> {
+    ) -> Result<LedgerProof, AppError> {
         let entry = self.entry(seq).await?;
         let cp = match size {
             Some(s) => self.checkpoint_of(s).await?.ok_or_else(|| {
@@ -558,8 +510,8 @@ impl Ledger {
         let proof = with_nodes(&self.conn, |n| merkle::inclusion_proof(n, seq, cp.size))
             .await?
             .map_err(damaged)?;
-        Ok(InclusionBundle {
-            entry,
+        Ok(LedgerProof {
+            entry: entry_view(entry),
             tree_size: cp.size,
             proof: hexes(&proof),
             checkpoint: cp.note,
@@ -567,7 +519,7 @@ impl Ledger {
     }
 
     /// The consistency proof between two checkpoints.
-    pub async fn consistency(&self, old: u64, new: u64) -> Result<ConsistencyBundle, AppError> {
+    pub async fn consistency(&self, old: u64, new: u64) -> Result<LedgerConsistency, AppError> {
         if old == 0 || old > new {
             return Err(AppError::invalid(
                 "old",
@@ -584,7 +536,7 @@ impl Ledger {
         let proof = with_nodes(&self.conn, |n| merkle::consistency_proof(n, old, new))
             .await?
             .map_err(damaged)?;
-        Ok(ConsistencyBundle {
+        Ok(LedgerConsistency {
             old_size: old,
             new_size: new,
             proof: hexes(&proof),
@@ -660,7 +612,7 @@ impl Ledger {
 
     /// Verifies the stored ledger against the registry's checkpoint keys, records the outcome
     /// and returns it. The stored Merkle nodes are checked to give the same root.
-    pub async fn verify(&self, keys: &Keyring) -> Result<VerificationInfo, AppError> {
+    pub async fn verify(&self, keys: &Keyring) -> Result<LedgerVerification, AppError> {
         let root = keys.trust_root().await?;
         let entries = self.all_entries().await?;
         let notes = self.checkpoint_notes().await?;
@@ -740,14 +692,27 @@ impl Ledger {
     }
 }
 
-/// Parses a filter time into the stored text form.
+/// Parses a filter time into the stored text form. A bare date (`2026-11-28`, as date inputs
+/// send) means midnight UTC at its start for `since`, and the whole day for `until`.
 fn parse_time(field: &str, s: &str) -> Result<String, AppError> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let d = if field == "until" {
+            d.succ_opt().unwrap_or(d)
+        } else {
+            d
+        };
+        if let Some(t) = d.and_hms_opt(0, 0, 0) {
+            return Ok(entry_time(t.and_utc()));
+        }
+    }
     DateTime::parse_from_rfc3339(s)
         .map(|t| entry_time(t.with_timezone(&Utc)))
         .map_err(|_| {
             AppError::invalid(
                 field,
-                format!("`{s}` is not an RFC 3339 time such as 2026-11-28T12:00:00Z"),
+                format!(
+                    "`{s}` is not a date (2026-11-28) or an RFC 3339 time (2026-11-28T12:00:00Z)"
+                ),
             )
         })
 }

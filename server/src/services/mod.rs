@@ -6,6 +6,7 @@
 //! another tenant's object gets `NotFound`, exactly as if it did not exist.
 
 pub mod accounts;
+pub mod audit;
 pub mod keys;
 pub mod ledger;
 pub mod signing;

@@ -98,7 +98,8 @@ async fn every_api_route_refuses_anonymous_and_wrong_roles() {
                 &path
                     .replace("{slug}", "acme")
                     .replace("{username}", "partner-acme")
-                    .replace("{id}", &victim_id),
+                    .replace("{id}", &victim_id)
+                    .replace("{seq}", "0"),
             );
             let security = op["security"].as_array().unwrap();
             let public = security.iter().all(|s| s.as_object().unwrap().is_empty());

@@ -314,3 +314,35 @@ pub async fn problem(res: reqwest::Response, status: u16) -> Value {
     );
     body
 }
+
+/// Runs the `stellar` binary with `args` (and nothing else from the environment when
+/// `isolated`, in `cwd` if given); returns (success, stdout, stderr).
+pub fn stellar_cli(
+    args: &[&str],
+    cwd: Option<&std::path::Path>,
+    isolated: bool,
+) -> (bool, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stellar"));
+    cmd.args(args);
+    if isolated {
+        cmd.env_clear();
+    }
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
+    }
+    let out = cmd.output().expect("run stellar");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs raw SQL against a test database (to tamper with it).
+pub async fn sql(url: &str, statement: &str) {
+    let conn = Database::connect(url).await.expect("connect");
+    conn.execute_unprepared(statement)
+        .await
+        .unwrap_or_else(|e| panic!("{statement}: {e}"));
+    let _ = conn.close().await;
+}

@@ -14,5 +14,7 @@ mod cli;
 mod errors;
 mod health;
 mod helpers;
+mod keys;
+mod ledger;
 mod sessions;
 mod tokens;
