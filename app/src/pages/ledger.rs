@@ -31,6 +31,16 @@ fn ledger_href(pairs: &[(&str, String)]) -> String {
     }
 }
 
+/// `2026-11-28T12:00:00.123456Z` → `2026-11-28 12:00:00` (the full time is in `datetime`).
+fn short_time(t: &str) -> String {
+    let t = t.replacen('T', " ", 1);
+    t.split('.')
+        .next()
+        .unwrap_or(&t)
+        .trim_end_matches('Z')
+        .to_owned()
+}
+
 /// Percent-encodes a query value.
 fn encode(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -157,6 +167,23 @@ pub(crate) fn LedgerPage() -> impl IntoView {
                     })
             }}
         </section>
+        <Transition fallback=loading>
+            {move || Suspend::new(async move {
+                match proof.await {
+                    Ok(Some(p)) => view! { <EntryDetail p/> }.into_any(),
+                    Ok(None) => ().into_any(),
+                    Err(e) => {
+                        view! {
+                            <section class="card" aria-labelledby="entry-title">
+                                <h2 id="entry-title">"Entry"</h2>
+                                <ErrorNotice error=e/>
+                            </section>
+                        }
+                            .into_any()
+                    }
+                }
+            })}
+        </Transition>
         <section aria-labelledby="ledger-filter-title">
             <h2 id="ledger-filter-title">"Entries"</h2>
             <form method="get" action="/ledger" class="filters" role="search" aria-label="Filter entries">
@@ -208,23 +235,6 @@ pub(crate) fn LedgerPage() -> impl IntoView {
                 })}
             </Transition>
         </section>
-        <Transition fallback=loading>
-            {move || Suspend::new(async move {
-                match proof.await {
-                    Ok(Some(p)) => view! { <EntryDetail p/> }.into_any(),
-                    Ok(None) => ().into_any(),
-                    Err(e) => {
-                        view! {
-                            <section class="card" aria-labelledby="entry-title">
-                                <h2 id="entry-title">"Entry"</h2>
-                                <ErrorNotice error=e/>
-                            </section>
-                        }
-                            .into_any()
-                    }
-                }
-            })}
-        </Transition>
     }
     .into_any()
 }
@@ -288,14 +298,16 @@ fn EntryTable(page: LedgerPage, filters: Vec<(&'static str, String)>) -> impl In
             let mut pairs = filters.clone();
             pairs.push(("page", page.page.to_string()));
             pairs.push(("entry", e.seq.to_string()));
-            let href = ledger_href(&pairs);
+            let href = format!("{}#entry-title", ledger_href(&pairs));
             let label = format!("Entry {}: details and proof", e.seq);
             view! {
                 <tr>
                     <td>
                         <a href=href aria-label=label>{e.seq}</a>
                     </td>
-                    <td>{e.time.clone()}</td>
+                    <td class="nowrap">
+                        <time datetime=e.time.clone()>{short_time(&e.time)}</time>
+                    </td>
                     <td>{e.actor.clone()}</td>
                     <td>{e.tenant.clone().unwrap_or_default()}</td>
                     <td>
@@ -318,7 +330,7 @@ fn EntryTable(page: LedgerPage, filters: Vec<(&'static str, String)>) -> impl In
                 <thead>
                     <tr>
                         <th scope="col">"#"</th>
-                        <th scope="col">"Time (UTC)"</th>
+                        <th scope="col" class="nowrap">"Time (UTC)"</th>
                         <th scope="col">"Actor"</th>
                         <th scope="col">"Tenant"</th>
                         <th scope="col">"Action"</th>
