@@ -47,5 +47,20 @@ fn main() {
     id[0] = if id[0] == b'a' { b'b' } else { b'a' };
     t.signatures[0].keyid = String::from_utf8(id).expect("utf8");
     std::fs::write(dir.join("tampered-keyid.json"), t.to_json()).expect("write");
-    println!("wrote envelopes for key {}", key.id());
+
+    // A signed ledger checkpoint (C2SP signed note), and a forged one (size changed).
+    let cp = trust::checkpoint::Checkpoint {
+        origin: "stellar.example/ledger".into(),
+        size: 1234,
+        root: trust::merkle::leaf_hash(b"root"),
+        time: None,
+    };
+    let note = cp.sign("stellar.example/ledger", &key);
+    std::fs::write(dir.join("checkpoint.txt"), &note).expect("write");
+    std::fs::write(
+        dir.join("checkpoint-forged.txt"),
+        note.replacen("\n1234\n", "\n1235\n", 1),
+    )
+    .expect("write");
+    println!("wrote envelopes and checkpoints for key {}", key.id());
 }
