@@ -214,6 +214,10 @@ pub enum LedgerCommand {
         /// The trust root holding the ledger-checkpoint keys.
         #[arg(long)]
         trust_root: PathBuf,
+        /// A checkpoint you trust (a signed note saved earlier, or from a witness); repeatable.
+        /// The ledger must match it too: a history rewritten and re-signed since is caught.
+        #[arg(long = "checkpoint")]
+        checkpoints: Vec<PathBuf>,
     },
     /// Write the whole ledger as JSON Lines: a header with every signed checkpoint, then one
     /// entry per line.
@@ -642,10 +646,18 @@ pub async fn ledger(cmd: LedgerCommand) -> Result<(), String> {
             export,
             proof,
             trust_root: root_path,
+            checkpoints,
         } => {
             let root = trust_root(&root_path)?;
+            let mut trusted = Vec::new();
+            for path in &checkpoints {
+                let note = read(path, "the checkpoint")?;
+                let cp = trust::checkpoint::Checkpoint::verify_with_root(&note, &root)
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                trusted.push((note, cp));
+            }
             if let Some(path) = proof {
-                return verify_proof(&path, &root);
+                return verify_proof(&path, &root, &trusted);
             }
             let (entries, notes, source) = match export {
                 Some(path) => {
@@ -672,6 +684,8 @@ pub async fn ledger(cmd: LedgerCommand) -> Result<(), String> {
                     (entries?, notes?, "the database".to_owned())
                 }
             };
+            let mut notes = notes;
+            notes.extend(trusted.iter().map(|(note, _)| note.clone()));
             let v = trust::ledger::verify(&entries, &notes, &root)
                 .map_err(|e| format!("verification failed: {e}"))?;
             match v.checkpoint {
@@ -712,12 +726,40 @@ pub async fn ledger(cmd: LedgerCommand) -> Result<(), String> {
     }
 }
 
-fn verify_proof(path: &Path, root: &TrustRoot) -> Result<(), String> {
+/// A proof must lead to (or, for consistency, start from or end at) every trusted checkpoint
+/// given.
+fn against_trusted(
+    trusted: &[(String, trust::checkpoint::Checkpoint)],
+    ends: &[&trust::checkpoint::Checkpoint],
+) -> Result<(), String> {
+    for (_, t) in trusted {
+        if !ends.iter().any(|c| c.size == t.size && c.root == t.root) {
+            return Err(match ends.iter().find(|c| c.size == t.size) {
+                Some(_) => format!(
+                    "verification failed: the proof's checkpoint of size {} has a different root from the trusted one: the ledger was rewritten and re-signed (a fork)",
+                    t.size
+                ),
+                None => format!(
+                    "verification failed: the proof does not involve the trusted checkpoint of size {}: ask for the proof at that size (`?size={}`, or a consistency proof from it)",
+                    t.size, t.size
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn verify_proof(
+    path: &Path,
+    root: &TrustRoot,
+    trusted: &[(String, trust::checkpoint::Checkpoint)],
+) -> Result<(), String> {
     let text = read(path, "the proof")?;
     if let Ok(b) = serde_json::from_str::<InclusionBundle>(&text) {
         let cp = b
             .verify(root)
             .map_err(|e| format!("verification failed: {e}"))?;
+        against_trusted(trusted, &[&cp])?;
         println!(
             "verified: entry {} ({} by {}) is in the ledger signed at size {} ({} proof hashes)",
             b.entry.seq,
@@ -732,6 +774,7 @@ fn verify_proof(path: &Path, root: &TrustRoot) -> Result<(), String> {
         let (old, new) = b
             .verify(root)
             .map_err(|e| format!("verification failed: {e}"))?;
+        against_trusted(trusted, &[&old, &new])?;
         println!(
             "verified: the ledger of size {} is a prefix of the ledger of size {} ({} proof hashes)",
             old.size,

@@ -203,13 +203,21 @@ impl Appender {
 
     /// Appends one record (visible once committed).
     pub async fn append(&mut self, r: Record) -> Result<Entry, AppError> {
+        // Within the column sizes on every database (what is stored is what is hashed).
+        let cut = |s: String, n: usize| -> String {
+            if s.chars().count() > n {
+                s.chars().take(n).collect()
+            } else {
+                s
+            }
+        };
         let mut entry = Entry {
             seq: self.size,
             time: entry_time(Utc::now()),
-            actor: r.actor,
-            tenant: r.tenant,
-            action: r.action,
-            subject: r.subject,
+            actor: cut(r.actor, 200),
+            tenant: r.tenant.map(|t| cut(t, 63)),
+            action: cut(r.action, 100),
+            subject: cut(r.subject, 500),
             details: trust::canonical::to_string(&r.details),
             prev_hash: self.last_hash.clone(),
             entry_hash: String::new(),

@@ -322,11 +322,22 @@ pub fn stellar_cli(
     cwd: Option<&std::path::Path>,
     isolated: bool,
 ) -> (bool, String, String) {
+    stellar_cli_env(args, cwd, isolated, &[])
+}
+
+/// [`stellar_cli`] with extra environment variables.
+pub fn stellar_cli_env(
+    args: &[&str],
+    cwd: Option<&std::path::Path>,
+    isolated: bool,
+    envs: &[(&str, &str)],
+) -> (bool, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_stellar"));
     cmd.args(args);
     if isolated {
         cmd.env_clear();
     }
+    cmd.envs(envs.iter().copied());
     if let Some(dir) = cwd {
         cmd.current_dir(dir);
     }

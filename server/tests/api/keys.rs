@@ -6,7 +6,7 @@ use std::path::Path;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{TestDb, spawn_on, stellar_cli, test_config};
+use crate::helpers::{TestDb, spawn_on, stellar_cli, stellar_cli_env, test_config};
 
 const VERDICT: &str = "https://stellar.dev/attestations/verdict/v1";
 const RELEASE: &str = "https://stellar.dev/attestations/release/v1";
@@ -27,7 +27,13 @@ fn run(db: &TestDb, args: &[&str]) -> (bool, String, String) {
         "--key-dir",
         keys.to_str().unwrap(),
     ]);
-    stellar_cli(&all, None, false)
+    // Key files in the key directory are encrypted: every command that signs must open them.
+    stellar_cli_env(
+        &all,
+        None,
+        false,
+        &[("STELLAR_KEY_PASSPHRASE", "key directory passphrase")],
+    )
 }
 
 /// `stellar verify` with nothing but files (no database, no environment).
@@ -59,6 +65,8 @@ async fn keys_generate_rotate_and_revoke_and_verify_explains_every_failure() {
     {
         use std::os::unix::fs::PermissionsExt;
         let file = dir.join("keys").join(format!("{first}.pem"));
+        let pem = std::fs::read_to_string(&file).unwrap();
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600, "private key file mode");
         let mode = std::fs::metadata(dir.join("keys"))
@@ -215,10 +223,11 @@ async fn offline_signing_round_trip_between_processes_that_share_only_files() {
     let release = dir.join("release.tar.gz");
     std::fs::write(&release, b"release bytes").unwrap();
 
-    // The release key is generated for offline keeping: only its public half is registered.
+    // The release key is generated for offline keeping, encrypted with a passphrase: only its
+    // public half is registered.
     let key_file = offline.join("release-key.pem");
-    ok(
-        &db,
+    let keys = db.dir.join("keys");
+    let (success, out, err) = stellar_cli_env(
         &[
             "key",
             "generate",
@@ -226,7 +235,20 @@ async fn offline_signing_round_trip_between_processes_that_share_only_files() {
             "release",
             "--offline-out",
             key_file.to_str().unwrap(),
+            "--database-url",
+            &db.url,
+            "--key-dir",
+            keys.to_str().unwrap(),
         ],
+        None,
+        false,
+        &[("STELLAR_KEY_PASSPHRASE", "correct horse battery staple")],
+    );
+    assert!(success, "{out}{err}");
+    let pem = std::fs::read_to_string(&key_file).unwrap();
+    assert!(
+        pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+        "{pem}"
     );
     let (out, _) = ok(&db, &["key", "list"]);
     assert!(out.contains("offline"), "{out}");
@@ -270,24 +292,37 @@ async fn offline_signing_round_trip_between_processes_that_share_only_files() {
     assert!(!success);
     assert!(err.contains("must be signed by key"), "{err}");
     let (success, _, err) = stellar_cli(
-        &["sign", "--key", "release-key.pem", "request.json"],
+        &["sign", "--key", "stray.pem", "request.json"],
         Some(&offline),
         true,
     );
     assert!(!success);
     assert!(err.contains("--offline"), "{err}");
 
-    // The signer: no database, no key directory, no environment, no server.
-    let (success, out, err) = stellar_cli(
-        &[
-            "sign",
-            "--offline",
-            "--key",
-            "release-key.pem",
-            "request.json",
-        ],
+    // The signer: no database, no key directory, no server; only the passphrase.
+    let sign = [
+        "sign",
+        "--offline",
+        "--key",
+        "release-key.pem",
+        "request.json",
+    ];
+    let (success, _, err) = stellar_cli(&sign, Some(&offline), true);
+    assert!(!success);
+    assert!(err.contains("encrypted: give its passphrase"), "{err}");
+    let (success, _, err) = stellar_cli_env(
+        &sign,
         Some(&offline),
         true,
+        &[("STELLAR_KEY_PASSPHRASE", "wrong")],
+    );
+    assert!(!success);
+    assert!(err.contains("passphrase does not open"), "{err}");
+    let (success, out, err) = stellar_cli_env(
+        &sign,
+        Some(&offline),
+        true,
+        &[("STELLAR_KEY_PASSPHRASE", "correct horse battery staple")],
     );
     assert!(success, "{out}{err}");
     assert!(

@@ -1,6 +1,7 @@
 //! The audit ledger: every account change is an entry; the API's proofs verify offline; direct
 //! database tampering is caught and the first bad entry named; exports verify offline.
 
+use chrono::Timelike;
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 use trust::keys::TrustRoot;
@@ -490,6 +491,72 @@ async fn the_export_verifies_offline_and_a_changed_line_is_named() {
     let (ok, _, err) = run(&bad);
     assert!(!ok);
     assert!(err.contains("entry 2 was changed"), "{err}");
+
+    // A history rewritten and re-signed with the ledger key itself verifies on its own, but
+    // not against a checkpoint saved before the rewrite.
+    let trusted = app.db.dir.join("trusted-checkpoint.txt");
+    let header: Value = serde_json::from_str(&lines[0]).unwrap();
+    let saved = header["checkpoints"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .as_str()
+        .unwrap();
+    std::fs::write(&trusted, saved).unwrap();
+    let mut entries: Vec<trust::ledger::Entry> = text
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    entries[2].actor = "mallory".into();
+    let mut tree = trust::merkle::MemoryTree::new();
+    for i in 0..entries.len() {
+        if i > 0 {
+            entries[i].prev_hash = entries[i - 1].entry_hash.clone();
+        }
+        entries[i].entry_hash = entries[i].compute_hash();
+        tree.push(entries[i].leaf());
+    }
+    let key_id = admin
+        .get(app.url("/api/v1/ledger/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["key_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let pem =
+        std::fs::read_to_string(app.db.dir.join("keys").join(format!("{key_id}.pem"))).unwrap();
+    let stolen = trust::keys::KeyPair::from_pkcs8_pem(&pem, None).unwrap();
+    let note = trust::checkpoint::Checkpoint {
+        origin: "stellar.test/ledger".into(),
+        size: entries.len() as u64,
+        root: tree.root(),
+        time: Some(chrono::Utc::now().with_nanosecond(0).unwrap()),
+    }
+    .sign("stellar.test/ledger", &stolen);
+    let forked_header = serde_json::json!({
+        "format": "stellar-ledger/v1",
+        "origin": "stellar.test/ledger",
+        "size": entries.len(),
+        "checkpoints": [note],
+    });
+    let mut forked = vec![forked_header.to_string()];
+    forked.extend(entries.iter().map(|e| serde_json::to_string(e).unwrap()));
+    let fork = app.db.dir.join("fork.jsonl");
+    std::fs::write(&fork, forked.join("\n")).unwrap();
+    let (ok, out, err) = run(&fork);
+    assert!(ok, "the fork is self-consistent: {out}{err}");
+    let mut with_trusted = args(&fork);
+    with_trusted.extend(["--checkpoint".into(), trusted.to_str().unwrap().into()]);
+    let refs: Vec<&str> = with_trusted.iter().map(String::as_str).collect();
+    let (ok, _, err) = stellar_cli(&refs, None, true);
+    assert!(!ok);
+    assert!(err.contains("do not match the signed checkpoint"), "{err}");
 
     // A cut export.
     let cut = app.db.dir.join("cut.jsonl");
