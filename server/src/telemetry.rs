@@ -71,5 +71,18 @@ fn describe() {
         "stellar_build_info",
         "Always 1; the labels name the running version"
     );
+    metrics::describe_counter!(
+        "stellar_ledger_appends_total",
+        "Entries appended to the audit ledger"
+    );
+    metrics::describe_gauge!("stellar_ledger_entries", "Entries in the audit ledger");
+    metrics::describe_gauge!(
+        "stellar_ledger_checkpoint_size",
+        "Tree size of the newest signed ledger checkpoint"
+    );
+    metrics::describe_gauge!(
+        "stellar_ledger_verified",
+        "1 if the last full ledger verification passed, 0 if it found a problem"
+    );
     metrics::gauge!("stellar_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }

@@ -88,6 +88,14 @@ async fn metrics_use_route_templates_never_raw_paths() {
         "raw path leaked into labels"
     );
     assert!(text.contains(r#"route="unmatched""#));
+    // promtool rejects a family without help text: every TYPE needs its HELP.
+    for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+        let name = line.split_whitespace().nth(2).unwrap_or_default();
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "metric {name} has no help text: describe it in telemetry.rs"
+        );
+    }
     app.stop().await;
 }
 
