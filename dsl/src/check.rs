@@ -1820,8 +1820,14 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
             &Type::Bool,
             "`when` takes a condition: true or false",
         );
+        // Messages and fixes are rendered only when the rule fired, so what `when` proves
+        // present (`has input.x and …`) is present in them too.
+        let proven = proven_present(&cond);
+        let pushed = proven.len();
+        ck.present.extend(proven);
         let message = r.message.as_ref().map(|t| ck.template(t));
         let fix = r.fix.as_ref().map(|t| ck.template(t));
+        ck.present.truncate(ck.present.len() - pushed);
         for local in ck.scopes.drain(base..) {
             if let Local::Let {
                 name,

@@ -186,6 +186,155 @@ impl Schema {
                 "SPDX license identifiers of the components",
             )],
         );
+        let strings = || Type::list(Type::Str);
+        // What the analysis of a bundle adds. Optional, so that facts written by hand (policy
+        // tests, `stellar policy eval`) may leave them out; every submission has them all.
+        let module = record(
+            "module",
+            vec![
+                field("size_kb", Type::Int, "Size of the entry module, in KiB"),
+                field("imports", strings(), "Every import, as `module.name`"),
+                field("exports", strings(), "Every export name"),
+                field(
+                    "capabilities",
+                    strings(),
+                    "Capabilities the imports use: log, kv, clock, random, net, env, fs:read",
+                ),
+                field(
+                    "undeclared",
+                    strings(),
+                    "Capabilities used without a permission that grants them",
+                ),
+                field(
+                    "unused",
+                    strings(),
+                    "Declared permissions whose capability the module never imports",
+                ),
+                field(
+                    "unknown_imports",
+                    strings(),
+                    "Imports outside the host interface (the module cannot run)",
+                ),
+                field(
+                    "memory_initial_kb",
+                    Type::Int,
+                    "Initial linear memory, in KiB",
+                ),
+                field(
+                    "memory_bounded",
+                    Type::Bool,
+                    "Whether the module declares a maximum memory",
+                ),
+                field(
+                    "memory_max_kb",
+                    Type::Int,
+                    "Declared maximum memory in KiB (0 when unbounded)",
+                ),
+                field(
+                    "has_start",
+                    Type::Bool,
+                    "Whether a start function runs at load",
+                ),
+                field("custom_sections", strings(), "Names of the custom sections"),
+            ],
+        );
+        let egress = record(
+            "egress",
+            vec![
+                field("host", Type::Str, "Host the plugin tried to reach"),
+                field("port", Type::Int, "Port"),
+                field(
+                    "allowed",
+                    Type::Bool,
+                    "What the zero-trust connector decided",
+                ),
+                field("reason", Type::Str, "Why"),
+            ],
+        );
+        let sandbox = record(
+            "sandbox",
+            vec![
+                field("ran", Type::Bool, "Whether the entry function was called"),
+                field("entry", Type::Str, "The export called (`run` or `_start`)"),
+                field(
+                    "fuel_limit",
+                    Type::Int,
+                    "Fuel budget (from resources.cpu_millis)",
+                ),
+                field("fuel_used", Type::Int, "Fuel used"),
+                field("memory_limit_kb", Type::Int, "Memory limit, in KiB"),
+                field(
+                    "peak_memory_kb",
+                    Type::Int,
+                    "Largest memory reached, in KiB",
+                ),
+                field(
+                    "out_of_fuel",
+                    Type::Bool,
+                    "The run used its whole fuel budget",
+                ),
+                field(
+                    "memory_exceeded",
+                    Type::Bool,
+                    "The module tried to grow memory past its limit",
+                ),
+                field("timed_out", Type::Bool, "The wall-clock timeout passed"),
+                field("trapped", Type::Bool, "The run ended in a trap"),
+                field(
+                    "trap",
+                    Type::Str,
+                    "What stopped the run, or why it could not run",
+                ),
+                field("duration_ms", Type::Int, "Wall-clock time of the run"),
+                field(
+                    "egress",
+                    Type::list(egress),
+                    "Every outbound request and the connector's decision",
+                ),
+            ],
+        );
+        let advisory = record(
+            "advisory",
+            vec![
+                field("id", Type::Str, "Advisory id"),
+                field("component", Type::Str, "Affected SBOM component"),
+                field("version", Type::Str, "Its version"),
+                field("severity", Type::Str, "critical, high, medium or low"),
+                field("summary", Type::Str, "What is wrong"),
+            ],
+        );
+        let history = record(
+            "history",
+            vec![
+                field(
+                    "previous_version",
+                    Type::Str,
+                    "The previous accepted version (\"\" for the first)",
+                ),
+                field(
+                    "step",
+                    Type::Str,
+                    "first, major, minor, patch, prerelease, same, downgrade or invalid",
+                ),
+                field(
+                    "added_permissions",
+                    strings(),
+                    "Permissions new in this version",
+                ),
+                field("removed_permissions", strings(), "Permissions dropped"),
+            ],
+        );
+        let hosts = record(
+            "hosts",
+            vec![
+                field("supported", strings(), "Host versions the marketplace runs"),
+                field(
+                    "compatible",
+                    strings(),
+                    "Those inside the plugin's compat range",
+                ),
+            ],
+        );
         let root = record(
             "submission",
             vec![
@@ -213,6 +362,27 @@ impl Schema {
                     "description",
                     Type::optional(Type::Str),
                     "Free-text description (optional)",
+                ),
+                field(
+                    "module",
+                    Type::optional(module),
+                    "Static analysis of the entry module",
+                ),
+                field("sandbox", Type::optional(sandbox), "The run in the sandbox"),
+                field(
+                    "advisories",
+                    Type::optional(Type::list(advisory)),
+                    "Known advisories matching SBOM components",
+                ),
+                field(
+                    "history",
+                    Type::optional(history),
+                    "Against the previous accepted version",
+                ),
+                field(
+                    "hosts",
+                    Type::optional(hosts),
+                    "The host compatibility matrix",
                 ),
             ],
         );
