@@ -381,3 +381,213 @@ pub struct LedgerConsistency {
     pub old_checkpoint: String,
     pub new_checkpoint: String,
 }
+
+// ----- plugin submissions ------------------------------------------------------------------------
+
+/// Where a rule is written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RuleLocation {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// One fact that decided a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Evidence {
+    /// The expression, as written in the rule.
+    pub expr: String,
+    /// Its value in these facts.
+    pub value: String,
+    /// How the value relates to what it was tested against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relation: Option<String>,
+    /// What would change the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub would_pass: Option<String>,
+}
+
+impl Evidence {
+    /// `expr = value relation`.
+    pub fn text(&self) -> String {
+        match &self.relation {
+            Some(r) => format!("{} = {} {r}", self.expr, self.value),
+            None => format!("{} = {}", self.expr, self.value),
+        }
+    }
+}
+
+/// A waiver that set a finding aside.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Waiver {
+    pub name: String,
+    pub reason: String,
+    pub approver: String,
+    pub expires: String,
+}
+
+/// A rule that fired, with its evidence and fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct Finding {
+    /// The rule's stable id.
+    pub rule: String,
+    /// `deny`, `warn` or `info`.
+    pub effect: String,
+    /// `enforce`, `audit` or `advisory`.
+    pub mode: String,
+    /// `critical`, `high`, `medium` or `low`.
+    pub severity: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    pub message: String,
+    #[serde(default)]
+    pub fix: Option<String>,
+    #[serde(default)]
+    pub docs: Option<String>,
+    pub location: RuleLocation,
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
+    #[serde(default)]
+    pub waiver: Option<Waiver>,
+}
+
+/// A rule that could not be evaluated (it counts as fired when enforced).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RuleError {
+    pub rule: String,
+    pub effect: String,
+    pub error: String,
+    pub location: RuleLocation,
+}
+
+/// The policy pack a verdict was reached under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PackInfo {
+    pub name: String,
+    pub version: String,
+    /// sha256 over the pack's sources.
+    #[serde(default)]
+    pub sha256: String,
+}
+
+/// The immutable verdict on a submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SubmissionVerdict {
+    /// `pass`, `warn` or `deny`.
+    pub decision: String,
+    pub pack: PackInfo,
+    /// sha256 of the bundle judged.
+    pub bundle_sha256: String,
+    pub findings: Vec<Finding>,
+    #[serde(default)]
+    pub errors: Vec<RuleError>,
+    /// Id of the signed verdict attestation (DSSE), once signed.
+    pub attestation_id: Option<i32>,
+    pub created_at: String,
+}
+
+/// A submission in a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SubmissionSummary {
+    pub id: String,
+    pub tenant: String,
+    pub plugin: String,
+    pub version: String,
+    /// `queued`, `running`, `done` or `failed`.
+    pub status: String,
+    /// `pass`, `warn` or `deny` once judged.
+    pub decision: Option<String>,
+    pub findings: u32,
+    pub bundle_sha256: String,
+    pub filename: String,
+    pub submitted_by: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    /// Why the analysis failed, when it did.
+    pub error: Option<String>,
+}
+
+/// One version of a plugin, for the history on a submission's page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PluginVersion {
+    pub submission: String,
+    pub version: String,
+    pub decision: Option<String>,
+    pub status: String,
+    pub created_at: String,
+    /// Permissions added and removed against the version before it.
+    pub added_permissions: Vec<String>,
+    pub removed_permissions: Vec<String>,
+}
+
+/// A submission with its verdict, facts and the plugin's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SubmissionDetail {
+    pub summary: SubmissionSummary,
+    pub verdict: Option<SubmissionVerdict>,
+    /// The facts the policy judged.
+    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    pub facts: Option<serde_json::Value>,
+    /// Every version of this plugin from this tenant, newest first.
+    pub history: Vec<PluginVersion>,
+}
+
+/// Filters for the submissions list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::IntoParams, utoipa::ToSchema))]
+pub struct SubmissionFilter {
+    /// Tenant slug (staff only; partners always see their own tenant).
+    pub tenant: Option<String>,
+    pub plugin: Option<String>,
+    pub decision: Option<String>,
+    /// Page size (default 50, at most 200).
+    pub limit: Option<u64>,
+    /// Skip this many.
+    pub offset: Option<u64>,
+}
+
+/// A page of submissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct SubmissionPage {
+    pub items: Vec<SubmissionSummary>,
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+/// A publisher signing key registered for a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PublisherKey {
+    pub key_id: String,
+    pub tenant: String,
+    pub name: String,
+    pub public_key_pem: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+/// Input for registering a publisher key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct NewPublisherKey {
+    /// A label (`release laptop`).
+    pub name: String,
+    /// The P-256 public key, PEM (SubjectPublicKeyInfo), as `stellar plugin keygen` writes it.
+    pub public_key_pem: String,
+    /// Tenant slug (administrators only; partners register keys for their own tenant).
+    #[serde(default)]
+    pub tenant: Option<String>,
+}

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m0001_accounts;
 mod m0002_trust;
+mod m0003_submissions;
 
 /// Runs Stellar's migrations in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_trust::Migration),
+            Box::new(m0003_submissions::Migration),
         ]
     }
 }

@@ -17,7 +17,7 @@ pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 pub const MAX_PERMISSIONS: usize = 64;
 
 /// A problem in the manifest, with its position (1-based line and column).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestError {
     pub line: usize,
     pub column: usize,

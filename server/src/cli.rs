@@ -17,7 +17,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the server: portal, API and metrics.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending database migrations, then exit.
     Migrate(DbArgs),
     /// Administer tenants, users and API tokens directly in the database.
@@ -42,6 +42,12 @@ pub enum Command {
     /// The audit ledger: verify, export, checkpoint.
     #[command(subcommand)]
     Ledger(crate::trust_cli::LedgerCommand),
+    /// Plugin bundles: pack a plugin folder, make a publisher signing key.
+    #[command(subcommand)]
+    Plugin(crate::plugin_cli::PluginCommand),
+    /// Submit a bundle to a Stellar server and print its verdict (exit 0 pass, 2 warn, 1 deny,
+    /// 3 when it could not be judged).
+    Submit(crate::plugin_cli::SubmitArgs),
 }
 
 /// Where the database is.
@@ -80,6 +86,66 @@ pub struct KeyArgs {
     pub ledger_origin: String,
 }
 
+/// Plugin intake and analysis.
+#[derive(Debug, Clone, Args)]
+pub struct AnalysisArgs {
+    /// Largest bundle accepted, in bytes.
+    #[arg(long, env = "STELLAR_MAX_BUNDLE_BYTES", default_value_t = 50 * 1024 * 1024)]
+    pub max_bundle_bytes: u64,
+    /// Most files in a bundle.
+    #[arg(long, env = "STELLAR_MAX_BUNDLE_FILES", default_value_t = 1000)]
+    pub max_bundle_files: usize,
+    /// Largest total uncompressed size of a bundle's files, in bytes.
+    #[arg(long, env = "STELLAR_MAX_UNCOMPRESSED_BYTES", default_value_t = 200 * 1024 * 1024)]
+    pub max_uncompressed_bytes: u64,
+    /// Largest ratio of uncompressed size to bundle size (compression bombs).
+    #[arg(long, env = "STELLAR_MAX_COMPRESSION_RATIO", default_value_t = 100)]
+    pub max_compression_ratio: u64,
+    /// Analysis workers in this instance (0: this instance only takes submissions).
+    #[arg(long, env = "STELLAR_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Attempts before a job that keeps failing ends as failed.
+    #[arg(long, env = "STELLAR_JOB_ATTEMPTS", default_value_t = 3)]
+    pub job_attempts: u32,
+    /// Seconds a worker holds a job before another instance may take it over.
+    #[arg(long = "job-lease", env = "STELLAR_JOB_LEASE", default_value_t = 60)]
+    pub job_lease_secs: u64,
+    /// Memory cap of the sandbox, in MiB, whatever a manifest asks for.
+    #[arg(long, env = "STELLAR_SANDBOX_MAX_MEMORY_MB", default_value_t = 512)]
+    pub sandbox_max_memory_mb: u64,
+    /// Wall-clock cap of a sandbox run, in milliseconds.
+    #[arg(long, env = "STELLAR_SANDBOX_MAX_TIMEOUT_MS", default_value_t = 10_000)]
+    pub sandbox_max_timeout_ms: u64,
+    /// Policy pack directory (`.spl` files). Default: the marketplace pack built in.
+    #[arg(long, env = "STELLAR_POLICY_DIR")]
+    pub policy_dir: Option<PathBuf>,
+    /// Advisory list (TOML). Default: the list built in.
+    #[arg(long, env = "STELLAR_ADVISORIES")]
+    pub advisories: Option<PathBuf>,
+    /// Host compatibility matrix (TOML). Default: the matrix built in.
+    #[arg(long, env = "STELLAR_HOST_MATRIX")]
+    pub host_matrix: Option<PathBuf>,
+}
+
+impl Default for AnalysisArgs {
+    fn default() -> Self {
+        AnalysisArgs {
+            max_bundle_bytes: 50 * 1024 * 1024,
+            max_bundle_files: 1000,
+            max_uncompressed_bytes: 200 * 1024 * 1024,
+            max_compression_ratio: 100,
+            workers: 2,
+            job_attempts: 3,
+            job_lease_secs: 60,
+            sandbox_max_memory_mb: 512,
+            sandbox_max_timeout_ms: 10_000,
+            policy_dir: None,
+            advisories: None,
+            host_matrix: None,
+        }
+    }
+}
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -100,6 +166,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub keys: KeyArgs,
+
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
 
     /// Seconds between automatic ledger checkpoints (one is signed only if the ledger grew).
     #[arg(

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{KeyArgs, LogFormat, ServeArgs};
+use crate::cli::{AnalysisArgs, KeyArgs, LogFormat, ServeArgs};
 
 /// Everything `stellar serve` needs, checked.
 #[derive(Debug, Clone)]
@@ -32,6 +32,7 @@ pub struct Config {
     pub keys: KeyArgs,
     pub checkpoint_interval: Duration,
     pub verify_interval: Duration,
+    pub analysis: AnalysisArgs,
 }
 
 /// A flag value that cannot work.
@@ -98,6 +99,24 @@ impl Config {
                 });
             }
         }
+        let a = &args.analysis;
+        for (flag, zero) in [
+            ("max-bundle-bytes", a.max_bundle_bytes == 0),
+            ("max-bundle-files", a.max_bundle_files == 0),
+            ("max-uncompressed-bytes", a.max_uncompressed_bytes == 0),
+            ("max-compression-ratio", a.max_compression_ratio == 0),
+            ("job-attempts", a.job_attempts == 0),
+            ("job-lease", a.job_lease_secs == 0),
+            ("sandbox-max-memory-mb", a.sandbox_max_memory_mb == 0),
+            ("sandbox-max-timeout-ms", a.sandbox_max_timeout_ms == 0),
+        ] {
+            if zero {
+                return Err(ConfigError {
+                    flag,
+                    message: "must be greater than 0".into(),
+                });
+            }
+        }
         if args.keys.ledger_origin.trim().is_empty()
             || args.keys.ledger_origin.contains(char::is_whitespace)
         {
@@ -129,6 +148,7 @@ impl Config {
             keys: args.keys,
             checkpoint_interval: Duration::from_secs(args.checkpoint_interval_secs),
             verify_interval: Duration::from_secs(args.verify_interval_secs),
+            analysis: args.analysis,
         })
     }
 }

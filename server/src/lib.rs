@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod plugin_cli;
 pub mod policy_cli;
 pub mod secrets;
 pub mod seed;

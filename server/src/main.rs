@@ -23,6 +23,8 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => return stellar::policy_cli::run(cmd),
         Command::Verify(args) => return report(stellar::trust_cli::verify(args)),
         Command::Sign(args) => return report(stellar::trust_cli::sign(args)),
+        Command::Plugin(cmd) => return stellar::plugin_cli::run_plugin(cmd),
+        Command::Submit(args) => return stellar::plugin_cli::run_submit(args),
         other => Cli { command: other },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -57,7 +59,7 @@ fn report(outcome: Result<(), String>) -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Serve(args) => {
-            let config = Config::from_args(args).map_err(|e| e.to_string())?;
+            let config = Config::from_args(*args).map_err(|e| e.to_string())?;
             telemetry::init_logging(config.log_format, &config.log)?;
             let app = Application::build(config)
                 .await
@@ -99,6 +101,10 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Ledger(cmd) => {
             telemetry::init_logging(LogFormat::Human, "warn")?;
             stellar::trust_cli::ledger(cmd).await
+        }
+        // Dispatched in `main`, before this runtime starts (they run their own).
+        Command::Plugin(_) | Command::Submit(_) => {
+            Err("this command runs outside the server runtime".into())
         }
     }
 }

@@ -28,6 +28,8 @@ const USERS: &[(&str, &str, Role, Option<&str>)] = &[
     ),
 ];
 
+use crate::db::entities::tenant;
+
 /// Seeds the demo data.
 pub async fn demo(accounts: &Accounts) -> Result<(), AppError> {
     for (slug, name) in TENANTS {
@@ -44,6 +46,17 @@ pub async fn demo(accounts: &Accounts) -> Result<(), AppError> {
             Ok(_) | Err(AppError::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
+    }
+    // Publisher profiles: Acme is a verified partner; Globex a community publisher that the
+    // marketplace has not verified yet (its plugins need two signatures).
+    for (slug, verified, tier) in [("acme", true, "partner"), ("globex", false, "community")] {
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::Verified, verified.into())
+            .col_expr(tenant::Column::Tier, tier.into())
+            .filter(tenant::Column::Slug.eq(slug))
+            .exec(accounts.conn())
+            .await
+            .map_err(crate::services::db_error)?;
     }
     for (username, display, role, tenant) in USERS {
         let input = NewUser {

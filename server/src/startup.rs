@@ -16,7 +16,9 @@ use crate::services::accounts::{Accounts, AuthSettings};
 use crate::services::audit::Audit;
 use crate::services::keys::{Keyring, ONLINE_PURPOSES};
 use crate::services::ledger::Ledger;
+use crate::services::policy;
 use crate::services::signing::Signing;
+use crate::services::submissions::{Settings, Submissions};
 use crate::services::throttle::Limits;
 use crate::{seed, telemetry};
 
@@ -34,6 +36,8 @@ pub enum StartError {
     Seed(app::error::AppError),
     #[error("the signing keys are not usable: {0}")]
     Keys(app::error::AppError),
+    #[error("{0}")]
+    Analysis(String),
 }
 
 /// A server ready to run.
@@ -78,6 +82,19 @@ impl Application {
                     .map_err(StartError::Keys)?;
             }
         }
+        let pack = match &config.analysis.policy_dir {
+            Some(dir) => policy::from_dir(dir),
+            None => policy::built_in(),
+        }
+        .map_err(|e| StartError::Analysis(format!("--policy-dir: {e}")))?;
+        let settings = Settings::from_args(&config.analysis).map_err(StartError::Analysis)?;
+        let submissions = Submissions::new(
+            db.conn.clone(),
+            ledger.clone(),
+            signing.clone(),
+            pack,
+            settings,
+        );
         if config.demo {
             seed::demo(&accounts).await.map_err(StartError::Seed)?;
         }
@@ -100,6 +117,7 @@ impl Application {
             keys,
             ledger,
             signing,
+            submissions,
             metrics: telemetry::metrics_handle(),
             openapi: Arc::new(OnceLock::new()),
         };
@@ -123,6 +141,11 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let instance = uuid::Uuid::now_v7().to_string();
+        let workers = self
+            .state
+            .submissions
+            .spawn_workers(&instance, stop_rx.clone());
         let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stop_rx));
         let router = build_app(self.state.clone());
         let served = axum::serve(
@@ -133,6 +156,10 @@ impl Application {
         .await;
         let _ = stop_tx.send(true);
         let _ = housekeeping.await;
+        // Workers finish the job in hand (bounded by the sandbox limits), then stop.
+        for w in workers {
+            let _ = w.await;
+        }
         self.state.db.close().await;
         tracing::info!("shutdown complete");
         served

@@ -84,5 +84,23 @@ fn describe() {
         "stellar_ledger_verified",
         "1 if the last full ledger verification passed, 0 if it found a problem"
     );
+    metrics::describe_counter!(
+        "stellar_submissions_received_total",
+        "Bundles accepted at intake and queued for analysis"
+    );
+    metrics::describe_counter!(
+        "stellar_submissions_total",
+        "Submissions judged, by decision (pass, warn, deny, or failed when the analysis could not finish)"
+    );
+    metrics::describe_counter!(
+        "stellar_findings_total",
+        "Findings in verdicts, by rule and effect"
+    );
+    metrics::describe_histogram!(
+        "stellar_analysis_duration_seconds",
+        metrics::Unit::Seconds,
+        "Time from claiming a submission to its stored verdict"
+    );
+    metrics::describe_gauge!("stellar_jobs_queued", "Analysis jobs waiting for a worker");
     metrics::gauge!("stellar_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }

@@ -14,6 +14,147 @@ pub mod tenant {
         pub slug: String,
         pub name: String,
         pub created_at: DateTimeUtc,
+        /// Whether the marketplace verified this publisher.
+        pub verified: bool,
+        /// Publisher tier: `partner` or `community`.
+        pub tier: String,
+        /// Egress rules: host patterns the tenant's plugins may reach, space-separated
+        /// (`*`, `*.example.com`, `api.example.com`).
+        pub egress_allow: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A publisher's signing key: bundles signed with it count as signed.
+pub mod publisher_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "publisher_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub tenant_id: i32,
+        pub key_id: String,
+        pub name: String,
+        pub public_pem: String,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub revoked_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A plugin submission.
+pub mod submission {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "submissions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: i32,
+        pub plugin_id: String,
+        pub version: String,
+        pub bundle_sha256: String,
+        pub bundle_size: i64,
+        pub filename: String,
+        /// The parsed manifest, as JSON.
+        pub manifest: String,
+        /// `queued`, `running`, `done` or `failed`.
+        pub status: String,
+        pub decision: Option<String>,
+        pub error: Option<String>,
+        pub submitted_by: String,
+        pub created_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The bundle of a submission, as uploaded.
+pub mod submission_blob {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "submission_blobs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub submission_id: String,
+        pub data: Vec<u8>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// The immutable verdict on a submission.
+pub mod verdict {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "verdicts")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(unique)]
+        pub submission_id: String,
+        pub pack_name: String,
+        pub pack_version: String,
+        pub pack_sha256: String,
+        pub bundle_sha256: String,
+        pub decision: String,
+        /// The policy verdict (findings, evidence, fixes), as JSON.
+        pub verdict: String,
+        /// The facts it judged, as JSON.
+        pub facts: String,
+        pub attestation_id: Option<i32>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A durable background job.
+pub mod job {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "jobs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub kind: String,
+        #[sea_orm(unique)]
+        pub submission_id: String,
+        /// `queued`, `running`, `done` or `failed`.
+        pub state: String,
+        pub attempts: i32,
+        pub max_attempts: i32,
+        pub lease_owner: Option<String>,
+        pub lease_expires: Option<i64>,
+        pub run_after: i64,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

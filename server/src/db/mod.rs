@@ -59,9 +59,25 @@ impl Db {
                     source,
                 })?;
             }
+            // The file is created once, here; the pool's connections never create it, so a
+            // database file that disappears under a running server is reported (not ready),
+            // not silently replaced by an empty one.
+            if !path.exists() {
+                use sea_orm::sqlx::ConnectOptions;
+                let created = SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true)
+                    .connect()
+                    .await
+                    .map_err(|source| DbError::Connect {
+                        url: redacted.clone(),
+                        source,
+                    })?;
+                let _ = sea_orm::sqlx::Connection::close(created).await;
+            }
             let options = SqliteConnectOptions::new()
                 .filename(&path)
-                .create_if_missing(true)
+                .create_if_missing(false)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))

@@ -37,6 +37,8 @@ const ANY: Access = Access::Roles(ANY_ROLE);
 const ADMIN: Access = Access::Roles(ADMINS);
 const AUDIT: Access = Access::Roles(AUDITORS);
 const SIGN: Access = Access::Roles(super::api_trust::SIGNERS);
+const SUBMIT: Access = Access::Roles(super::api_submissions::SUBMITTERS);
+const KEYS: Access = Access::Roles(super::api_submissions::KEY_REGISTRARS);
 
 /// The JSON API, operations and sign-in routes.
 pub const API_RULES: &[Rule] = &[
@@ -61,6 +63,11 @@ pub const API_RULES: &[Rule] = &[
     rule("GET", "/api/v1/tokens", ANY),
     rule("POST", "/api/v1/tokens", ANY),
     rule("DELETE", "/api/v1/tokens/{id}", ANY),
+    rule("GET", "/api/v1/submissions", ANY),
+    rule("POST", "/api/v1/submissions", SUBMIT),
+    rule("GET", "/api/v1/submissions/{id}", ANY),
+    rule("GET", "/api/v1/publisher-keys", ANY),
+    rule("POST", "/api/v1/publisher-keys", KEYS),
     rule("GET", "/api/v1/ledger", AUDIT),
     rule("GET", "/api/v1/ledger/entries", AUDIT),
     rule("GET", "/api/v1/ledger/entries/{seq}", AUDIT),

@@ -4,6 +4,7 @@
 //! limit → panic catcher → timeout → body limit → authentication and access → routes.
 
 pub mod access;
+pub mod api_submissions;
 pub mod api_trust;
 pub mod api_v1;
 pub mod auth;
@@ -16,9 +17,9 @@ use std::sync::{Arc, OnceLock};
 use app::api::backend::{SharedBackend, SharedLedger};
 use app::{App, shell};
 use axum::Router;
-use axum::extract::{FromRef, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 
 use leptos::config::LeptosOptions;
@@ -26,7 +27,6 @@ use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
 use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi;
@@ -54,6 +54,7 @@ pub struct AppState {
     pub keys: Keyring,
     pub ledger: Ledger,
     pub signing: Signing,
+    pub submissions: crate::services::submissions::Submissions,
     pub audit: Audit,
     pub metrics: PrometheusHandle,
     pub leptos_options: LeptosOptions,
@@ -193,6 +194,7 @@ pub fn build_app(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(api_v1::router())
         .merge(api_trust::router())
+        .merge(api_submissions::router())
         .merge(health::router())
         .merge(auth::router())
         .routes(utoipa_axum::routes!(openapi_json))
@@ -216,7 +218,17 @@ pub fn build_app(state: AppState) -> Router {
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .fallback(fallback)
         .layer(from_fn_with_state(state.clone(), auth::authenticate))
-        .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+        .layer(from_fn_with_state(
+            BodyLimits {
+                default: config.max_body_bytes,
+                // The multipart envelope around a bundle is small; 64 KiB covers it.
+                upload: usize::try_from(config.analysis.max_bundle_bytes)
+                    .unwrap_or(usize::MAX)
+                    .saturating_add(64 * 1024),
+            },
+            limit_body,
+        ))
+        .layer(DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             config.request_timeout,
@@ -229,6 +241,42 @@ pub fn build_app(state: AppState) -> Router {
         .layer(from_fn(problem::finish_problems))
         .layer(from_fn(observe::observe))
         .with_state(state)
+}
+
+/// Request body limits: uploads of bundles have their own.
+#[derive(Debug, Clone, Copy)]
+struct BodyLimits {
+    default: usize,
+    upload: usize,
+}
+
+/// Paths that take a bundle upload.
+fn is_upload(path: &str) -> bool {
+    path == "/api/v1/submissions" || path == "/submissions/upload"
+}
+
+/// Refuses a body over its limit (413) from its declared length, and caps the bytes read
+/// from a body that does not declare one.
+async fn limit_body(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
+    let limit = if is_upload(req.uri().path()) {
+        limits.upload
+    } else {
+        limits.default
+    };
+    let declared = req
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return problem::Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+        .into_response_with_status();
+    }
+    let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
+    next.run(req).await
 }
 
 /// Leptos options for serving the compiled portal from `site_root`.

@@ -44,6 +44,16 @@ pub struct Problem {
     /// Seconds to wait before retrying (429).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// A stable code for a refused bundle (`bundle_path`, `manifest_invalid`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// The file at fault in a refused bundle.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Manifest errors, each with its line and column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub errors: Option<Vec<plugin::ManifestError>>,
 }
 
 fn slug_and_title(status: StatusCode) -> (&'static str, &'static str) {
@@ -79,6 +89,9 @@ impl Problem {
             request_id: None,
             field: None,
             retry_after: None,
+            code: None,
+            file: None,
+            errors: None,
         }
     }
 
@@ -110,6 +123,8 @@ pub enum ApiError {
     App(AppError),
     /// The request could not be read: malformed JSON, wrong types, wrong media type, too large.
     Rejection { status: StatusCode, detail: String },
+    /// A plugin bundle that intake refused (nothing was stored).
+    Refused(plugin::Rejection),
 }
 
 impl From<AppError> for ApiError {
@@ -136,6 +151,19 @@ impl IntoResponse for ApiError {
             }
             ApiError::Rejection { status, detail } => {
                 Problem::new(status, detail).into_response_with_status()
+            }
+            ApiError::Refused(r) => {
+                let status = if r.code == "bundle_too_large" {
+                    StatusCode::PAYLOAD_TOO_LARGE
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                };
+                let mut p = Problem::new(status, r.to_string());
+                p.detail = r.message;
+                p.code = Some(r.code);
+                p.file = r.file;
+                p.errors = (!r.errors.is_empty()).then_some(r.errors);
+                p.into_response_with_status()
             }
         }
     }

@@ -9,7 +9,9 @@ pub mod accounts;
 pub mod audit;
 pub mod keys;
 pub mod ledger;
+pub mod policy;
 pub mod signing;
+pub mod submissions;
 pub mod throttle;
 
 use app::error::AppError;

@@ -20,6 +20,8 @@ pub const PASSWORD: &str = "stellar-demo";
 fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
+        // reqwest is built without a default TLS provider (see server/Cargo.toml).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = stellar::telemetry::init_logging(LogFormat::Human, "info");
         }
@@ -163,6 +165,7 @@ pub fn test_config(db: &TestDb) -> Config {
         },
         checkpoint_interval: Duration::from_secs(3600),
         verify_interval: Duration::from_secs(3600),
+        analysis: stellar::cli::AnalysisArgs::default(),
     }
 }
 

@@ -17,4 +17,5 @@ mod helpers;
 mod keys;
 mod ledger;
 mod sessions;
+mod submissions;
 mod tokens;

@@ -1,0 +1,11 @@
+(module
+  (import "stellar" "log" (func $log (param i32 i32)))
+  (import "stellar" "clock_now_ms" (func $now (result i64)))
+  (import "stellar" "http_get" (func $get (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1 4)
+  (data (i32.const 0) "hello from acme")
+  (data (i32.const 64) "https://api.example.com/v1/ping")
+  (func (export "run")
+    (drop (call $now))
+    (drop (call $get (i32.const 64) (i32.const 31) (i32.const 1024) (i32.const 256)))
+    (call $log (i32.const 0) (i32.const 15))))

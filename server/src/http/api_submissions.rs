@@ -1,0 +1,165 @@
+//! The JSON API of plugin submissions: upload a bundle, list and read submissions with their
+//! verdicts, and manage publisher keys.
+
+use app::types::{
+    NewPublisherKey, PublisherKey, Role, SubmissionDetail, SubmissionFilter, SubmissionPage,
+    SubmissionSummary,
+};
+use axum::Json;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::api_trust::ApiQuery;
+use super::api_v1::{ApiJson, ApiPath};
+use super::auth::Auth;
+use super::problem::{ApiError, Problem};
+use crate::services::submissions::SubmitError;
+
+/// Who may submit plugins.
+pub const SUBMITTERS: &[Role] = &[Role::Partner];
+/// Who may register publisher keys (administrators name the tenant).
+pub const KEY_REGISTRARS: &[Role] = &[Role::Partner, Role::Admin];
+
+const PROBLEM: &str = "application/problem+json";
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_submissions, create_submission))
+        .routes(routes!(get_submission))
+        .routes(routes!(list_publisher_keys, create_publisher_key))
+}
+
+/// The upload form.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct Upload {
+    /// The bundle: `.tar.gz` or `.zip` (see docs/plugin-bundle.md).
+    #[schema(value_type = String, format = Binary)]
+    bundle: Vec<u8>,
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::App(e) => ApiError::App(e),
+            SubmitError::Refused(r) => ApiError::Refused(r),
+        }
+    }
+}
+
+/// Submits a bundle (multipart field `bundle`). Answers 202 with the queued submission; the
+/// verdict follows at `GET /api/v1/submissions/{id}`. A bundle that cannot be accepted is
+/// refused with 413 or 422, a problem that names the file and the limit or the manifest line,
+/// and nothing is stored.
+#[utoipa::path(post, path = "/api/v1/submissions", tag = "submissions",
+    request_body(content = Upload, content_type = "multipart/form-data"),
+    responses((status = 202, body = SubmissionSummary),
+        (status = 413, body = Problem, content_type = PROBLEM),
+        (status = 422, body = Problem, content_type = PROBLEM)))]
+async fn create_submission(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    mut form: Multipart,
+) -> Result<(StatusCode, Json<SubmissionSummary>), ApiError> {
+    let limit = s.submissions.settings().limits.max_bundle_bytes;
+    let refuse = |code: &str, message: String| {
+        ApiError::Refused(plugin::Rejection {
+            code: code.into(),
+            file: None,
+            message,
+            errors: Vec::new(),
+        })
+    };
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            refuse(
+                "bundle_too_large",
+                format!("the upload is larger than the limit of {limit} bytes"),
+            )
+        } else {
+            refuse(
+                "upload_invalid",
+                format!("the upload could not be read: {e}"),
+            )
+        }
+    };
+    while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("bundle") {
+            continue;
+        }
+        let filename = field.file_name().unwrap_or("bundle").to_owned();
+        let mut bytes = Vec::new();
+        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(refuse(
+                    "bundle_too_large",
+                    format!(
+                        "`{filename}` is larger than the limit of {limit} bytes (raise --max-bundle-bytes or make the bundle smaller)"
+                    ),
+                ));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let created = s.submissions.submit(&who, &filename, bytes).await?;
+        return Ok((StatusCode::ACCEPTED, Json(created)));
+    }
+    Err(refuse(
+        "upload_invalid",
+        "the form has no `bundle` field: send the bundle as multipart/form-data field `bundle`"
+            .into(),
+    ))
+}
+
+/// Submissions the caller may see, newest first: a partner's own tenant; staff all tenants
+/// (filter with `tenant`).
+#[utoipa::path(get, path = "/api/v1/submissions", tag = "submissions", params(SubmissionFilter),
+    responses((status = 200, body = SubmissionPage)))]
+async fn list_submissions(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiQuery(filter): ApiQuery<SubmissionFilter>,
+) -> Result<Json<SubmissionPage>, ApiError> {
+    Ok(Json(s.submissions.list(&who, filter).await?))
+}
+
+/// A submission with its verdict (findings with evidence and fixes), the facts it judged, and
+/// the plugin's versions.
+#[utoipa::path(get, path = "/api/v1/submissions/{id}", tag = "submissions",
+    params(("id" = String, Path, description = "Submission id")),
+    responses((status = 200, body = SubmissionDetail), (status = 404, body = Problem, content_type = PROBLEM)))]
+async fn get_submission(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<SubmissionDetail>, ApiError> {
+    Ok(Json(s.submissions.get(&who, &id).await?))
+}
+
+/// Publisher keys: a partner's own tenant; staff all.
+#[utoipa::path(get, path = "/api/v1/publisher-keys", tag = "submissions",
+    responses((status = 200, body = [PublisherKey])))]
+async fn list_publisher_keys(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+) -> Result<Json<Vec<PublisherKey>>, ApiError> {
+    Ok(Json(s.submissions.list_keys(&who).await?))
+}
+
+/// Registers a publisher public key: bundles signed with it count as signed.
+#[utoipa::path(post, path = "/api/v1/publisher-keys", tag = "submissions",
+    request_body = NewPublisherKey,
+    responses((status = 201, body = PublisherKey), (status = 409, body = Problem, content_type = PROBLEM),
+        (status = 422, body = Problem, content_type = PROBLEM)))]
+async fn create_publisher_key(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiJson(input): ApiJson<NewPublisherKey>,
+) -> Result<(StatusCode, Json<PublisherKey>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.submissions.register_key(&who, input).await?),
+    ))
+}
