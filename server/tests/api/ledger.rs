@@ -212,7 +212,12 @@ async fn inclusion_and_consistency_proofs_verify_offline_and_are_logarithmic() {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::CREATED);
+    // 201, or 200 when the periodic checkpoint (it ticks at start-up) signed this size first.
+    assert!(
+        matches!(res.status(), StatusCode::CREATED | StatusCode::OK),
+        "{}",
+        res.status()
+    );
     let first: Value = res.json().await.unwrap();
     let old = first["size"].as_u64().unwrap();
     // No growth: the same checkpoint, 200.
