@@ -101,6 +101,10 @@ pub struct AnalysisArgs {
     /// Largest ratio of uncompressed size to bundle size (compression bombs).
     #[arg(long, env = "STELLAR_MAX_COMPRESSION_RATIO", default_value_t = 100)]
     pub max_compression_ratio: u64,
+    /// Name of this instance in job leases (default: a random id). Useful to tell instances
+    /// apart when several serve one PostgreSQL.
+    #[arg(long, env = "STELLAR_INSTANCE")]
+    pub instance: Option<String>,
     /// Analysis workers in this instance (0: this instance only takes submissions).
     #[arg(long, env = "STELLAR_WORKERS", default_value_t = 2)]
     pub workers: usize,
@@ -134,6 +138,7 @@ impl Default for AnalysisArgs {
             max_bundle_files: 1000,
             max_uncompressed_bytes: 200 * 1024 * 1024,
             max_compression_ratio: 100,
+            instance: None,
             workers: 2,
             job_attempts: 3,
             job_lease_secs: 60,

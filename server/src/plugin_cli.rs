@@ -84,7 +84,9 @@ fn trouble(message: impl std::fmt::Display) -> ExitCode {
 pub fn run_plugin(cmd: PluginCommand) -> ExitCode {
     match cmd {
         PluginCommand::Pack { dir, out, sign } => {
-            let passphrase = std::env::var("STELLAR_KEY_PASSPHRASE").ok();
+            let passphrase = std::env::var("STELLAR_KEY_PASSPHRASE")
+                .ok()
+                .filter(|p| !p.is_empty());
             let mut keys = Vec::new();
             for path in &sign {
                 let pem = match std::fs::read_to_string(path) {
@@ -131,7 +133,9 @@ pub fn run_plugin(cmd: PluginCommand) -> ExitCode {
                 Ok(k) => k,
                 Err(e) => return trouble(e),
             };
-            let passphrase = std::env::var("STELLAR_KEY_PASSPHRASE").ok();
+            let passphrase = std::env::var("STELLAR_KEY_PASSPHRASE")
+                .ok()
+                .filter(|p| !p.is_empty());
             let pem = match key.to_pkcs8_pem(passphrase.as_deref()) {
                 Ok(p) => p,
                 Err(e) => return trouble(e),

@@ -141,7 +141,13 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let instance = uuid::Uuid::now_v7().to_string();
+        let instance = self
+            .state
+            .config
+            .analysis
+            .instance
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let workers = self
             .state
             .submissions
