@@ -12,7 +12,8 @@ use leptos::server_fn::codec::GetUrl;
 use crate::error::AppError;
 use crate::types::{
     ApiToken, CreatedApiToken, Dashboard, LedgerCheckpoint, LedgerFilter, LedgerPage, LedgerProof,
-    LedgerStatus, LedgerVerification, Tenant, User,
+    LedgerStatus, LedgerVerification, SubmissionDetail, SubmissionFilter, SubmissionPage, Tenant,
+    User,
 };
 
 /// Counts for the dashboard, scoped to the caller's tenant for partners.
@@ -175,6 +176,20 @@ pub async fn checkpoint_ledger(csrf_token: String) -> Result<LedgerCheckpoint, A
     backend::respond(backend::ledger()?.checkpoint_ledger(&who).await)
 }
 
+/// Submissions the caller may see, newest first (partners: their own tenant).
+#[server(prefix = "/portal/api", endpoint = "submissions", input = GetUrl)]
+pub async fn get_submissions(filter: SubmissionFilter) -> Result<SubmissionPage, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::submissions()?.list_submissions(&who, filter).await)
+}
+
+/// One submission with its verdict, facts and history; another tenant's is "not found".
+#[server(prefix = "/portal/api", endpoint = "submission", input = GetUrl)]
+pub async fn get_submission(id: String) -> Result<SubmissionDetail, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::submissions()?.submission(&who, &id).await)
+}
+
 /// The server side of the portal: what the server supplies, and how server functions reach it.
 #[cfg(feature = "ssr")]
 pub mod backend {
@@ -255,6 +270,27 @@ pub mod backend {
 
     /// The ledger backend as stored in the reactive context.
     pub type SharedLedger = Arc<dyn LedgerBackend>;
+
+    /// What the server implements for the submission pages. Every method authorizes its caller.
+    #[async_trait::async_trait]
+    pub trait SubmissionsBackend: Send + Sync + 'static {
+        async fn list_submissions(
+            &self,
+            who: &Principal,
+            filter: SubmissionFilter,
+        ) -> Result<SubmissionPage, AppError>;
+        async fn submission(&self, who: &Principal, id: &str)
+        -> Result<SubmissionDetail, AppError>;
+    }
+
+    /// The submissions backend as stored in the reactive context.
+    pub type SharedSubmissions = Arc<dyn SubmissionsBackend>;
+
+    /// The server's submissions backend, from context.
+    pub fn submissions() -> Result<SharedSubmissions, AppError> {
+        use_context::<SharedSubmissions>()
+            .ok_or_else(|| AppError::internal("the submissions backend is not configured"))
+    }
 
     /// The server's ledger backend, from context.
     pub fn ledger() -> Result<SharedLedger, AppError> {

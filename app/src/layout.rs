@@ -7,7 +7,10 @@ use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::error::AppError;
-use crate::pages::{AdminPage, DashboardPage, LedgerPage, LoginPage, TokensPage};
+use crate::pages::{
+    AdminPage, DashboardPage, LedgerPage, LoginPage, SubmissionPage, SubmissionsPage, TokensPage,
+    UploadPage,
+};
 use crate::types::{Role, SessionView};
 
 /// The HTML document around the app, rendered on the server.
@@ -98,6 +101,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/tokens") view=TokensPage ssr=SsrMode::Async/>
                     <Route path=path!("/admin") view=AdminPage ssr=SsrMode::Async/>
                     <Route path=path!("/ledger") view=LedgerPage ssr=SsrMode::Async/>
+                    <Route path=path!("/submissions") view=SubmissionsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/submissions/new") view=UploadPage ssr=SsrMode::Async/>
+                    <Route path=path!("/submissions/:id") view=SubmissionPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer class="site-footer">
@@ -139,6 +145,9 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
             <ul class="nav-links">
                 <li>
                     <A href="/">"Dashboard"</A>
+                </li>
+                <li>
+                    <A href="/submissions">"Submissions"</A>
                 </li>
                 <li>
                     <A href="/tokens">"API tokens"</A>

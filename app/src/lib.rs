@@ -23,6 +23,9 @@ pub mod routes {
     /// Who may inspect the audit ledger.
     pub const AUDITORS: &[Role] = &[Role::Secops, Role::Admin];
 
+    /// Who may upload plugins.
+    pub const PARTNERS: &[Role] = &[Role::Partner];
+
     /// The portal's pages: path, and the roles that may open it (`None`: public).
     pub const PAGES: &[(&str, Option<&[Role]>)] = &[
         ("/login", None),
@@ -30,5 +33,8 @@ pub mod routes {
         ("/tokens", Some(ANY_ROLE)),
         ("/admin", Some(ADMINS)),
         ("/ledger", Some(AUDITORS)),
+        ("/submissions", Some(ANY_ROLE)),
+        ("/submissions/new", Some(PARTNERS)),
+        ("/submissions/{id}", Some(ANY_ROLE)),
     ];
 }

@@ -66,6 +66,7 @@ pub const API_RULES: &[Rule] = &[
     rule("GET", "/api/v1/submissions", ANY),
     rule("POST", "/api/v1/submissions", SUBMIT),
     rule("GET", "/api/v1/submissions/{id}", ANY),
+    rule("POST", "/submissions/upload", SUBMIT),
     rule("GET", "/api/v1/publisher-keys", ANY),
     rule("POST", "/api/v1/publisher-keys", KEYS),
     rule("GET", "/api/v1/ledger", AUDIT),
@@ -102,6 +103,8 @@ pub const SERVER_FN_RULES: &[Rule] = &[
     rule("GET", "/portal/api/ledger/proof", AUDIT),
     rule("POST", "/portal/api/ledger/verify", AUDIT),
     rule("POST", "/portal/api/ledger/checkpoint", AUDIT),
+    rule("GET", "/portal/api/submissions", ANY),
+    rule("GET", "/portal/api/submission", ANY),
 ];
 
 /// What the table says about a request to a matched route, or `None` if the route is unknown.

@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_submissions, create_submission))
         .routes(routes!(get_submission))
         .routes(routes!(list_publisher_keys, create_publisher_key))
+        .routes(routes!(portal_upload))
 }
 
 /// The upload form.
@@ -65,14 +66,22 @@ async fn create_submission(
     mut form: Multipart,
 ) -> Result<(StatusCode, Json<SubmissionSummary>), ApiError> {
     let limit = s.submissions.settings().limits.max_bundle_bytes;
-    let refuse = |code: &str, message: String| {
-        ApiError::Refused(plugin::Rejection {
-            code: code.into(),
-            file: None,
-            message,
-            errors: Vec::new(),
-        })
-    };
+    let (filename, bytes) = read_bundle(&mut form, limit).await?;
+    let created = s.submissions.submit(&who, &filename, bytes).await?;
+    Ok((StatusCode::ACCEPTED, Json(created)))
+}
+
+fn refuse(code: &str, message: String) -> ApiError {
+    ApiError::Refused(plugin::Rejection {
+        code: code.into(),
+        file: None,
+        message,
+        errors: Vec::new(),
+    })
+}
+
+/// Reads the `bundle` field of a multipart form, refusing more than `limit` bytes.
+pub async fn read_bundle(form: &mut Multipart, limit: u64) -> Result<(String, Vec<u8>), ApiError> {
     let multipart_error = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             refuse(
@@ -103,14 +112,64 @@ async fn create_submission(
             }
             bytes.extend_from_slice(&chunk);
         }
-        let created = s.submissions.submit(&who, &filename, bytes).await?;
-        return Ok((StatusCode::ACCEPTED, Json(created)));
+        if bytes.is_empty() {
+            return Err(refuse(
+                "upload_invalid",
+                "the `bundle` field is empty: choose a bundle file".into(),
+            ));
+        }
+        return Ok((filename, bytes));
     }
     Err(refuse(
         "upload_invalid",
         "the form has no `bundle` field: send the bundle as multipart/form-data field `bundle`"
             .into(),
     ))
+}
+
+/// The portal's upload form (works without JavaScript): on success, to the submission's page;
+/// when refused, back to the form with the reason next to the field. A session's CSRF token
+/// travels in the query (`?csrf_token=`), since the body is the bundle.
+#[utoipa::path(post, path = "/submissions/upload", tag = "portal",
+    request_body(content = Upload, content_type = "multipart/form-data"),
+    responses((status = 303, description = "To the submission, or back to the form with `?error=`")))]
+pub async fn portal_upload(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    mut form: Multipart,
+) -> axum::response::Redirect {
+    let limit = s.submissions.settings().limits.max_bundle_bytes;
+    let outcome = match read_bundle(&mut form, limit).await {
+        Ok((filename, bytes)) => s
+            .submissions
+            .submit(&who, &filename, bytes)
+            .await
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match outcome {
+        Ok(created) => axum::response::Redirect::to(&format!("/submissions/{}", created.id)),
+        Err(e) => {
+            let message = match e {
+                ApiError::Refused(r) => {
+                    let mut m = r.message;
+                    for err in r.errors.iter().take(5) {
+                        m.push_str(&format!(
+                            " — plugin.toml line {}, column {}: {}",
+                            err.line, err.column, err.message
+                        ));
+                    }
+                    m
+                }
+                ApiError::App(e) => e.to_string(),
+                ApiError::Rejection { detail, .. } => detail,
+            };
+            let q: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("error", &message.chars().take(1500).collect::<String>())
+                .finish();
+            axum::response::Redirect::to(&format!("/submissions/new?{q}"))
+        }
+    }
 }
 
 /// Submissions the caller may see, newest first: a partner's own tenant; staff all tenants

@@ -171,12 +171,23 @@ async fn csrf_token_of(req: Request) -> Result<(Option<String>, Request), Respon
         let t = t.to_owned();
         return Ok((Some(t), req));
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or_default()
+        .to_owned();
+    // A file upload form (the portal's bundle upload) carries the token in its action URL:
+    // the body is a bundle, not something to buffer before authorization.
+    if content_type.starts_with("multipart/form-data") {
+        let token = req.uri().query().and_then(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == CSRF_FIELD)
+                .map(|(_, v)| v.into_owned())
+        });
+        return Ok((token, req));
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Ok((None, req));
     }
     let (parts, body) = req.into_parts();

@@ -175,9 +175,11 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
 fn portal_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let backend: SharedBackend = Arc::new(state.accounts.clone());
     let ledger: SharedLedger = Arc::new(state.audit.clone());
+    let submissions: app::api::backend::SharedSubmissions = Arc::new(state.submissions.clone());
     move || {
         provide_context(backend.clone());
         provide_context(ledger.clone());
+        provide_context(submissions.clone());
     }
 }
 

