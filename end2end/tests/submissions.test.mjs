@@ -21,7 +21,7 @@ test('a partner uploads the over-limit example and reads the deny finding with i
   await page.getByRole('link', { name: 'Upload a plugin' }).click();
   await page.getByRole('heading', { name: 'Upload a plugin' }).waitFor();
   await assertAccessible(page, 'upload page');
-  await page.getByLabel('Bundle').setInputFiles(path.join(BUNDLES, 'over-memory.tar.gz'));
+  await page.getByLabel('Bundle', { exact: true }).setInputFiles(path.join(BUNDLES, 'over-memory.tar.gz'));
   await page.getByRole('button', { name: 'Submit for review' }).click();
   await page.waitForURL(/\/submissions\/[0-9a-f-]{36}$/);
   submissionUrl = page.url();
@@ -53,12 +53,12 @@ test('a refused upload says why next to the field', async () => {
   const page = await (await browser.newContext()).newPage();
   await signIn(page, 'partner-acme');
   await page.goto(`${BASE}/submissions/new`);
-  await page.getByLabel('Bundle').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a bundle') });
+  await page.getByLabel('Bundle', { exact: true }).setInputFiles({ name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('not a bundle') });
   await page.getByRole('button', { name: 'Submit for review' }).click();
   await page.waitForURL(/\/submissions\/new\?error=/);
   const alert = page.locator('#bundle-error');
   assert.match(await alert.textContent(), /neither a \.tar\.gz nor a \.zip/);
-  assert.equal(await page.getByLabel('Bundle').getAttribute('aria-invalid'), 'true');
+  assert.equal(await page.getByLabel('Bundle', { exact: true }).getAttribute('aria-invalid'), 'true');
   await assertAccessible(page, 'upload page with an error');
 });
 

@@ -159,6 +159,33 @@ pub(crate) fn UploadPage() -> impl IntoView {
     let query = use_query_map();
     let error = move || query.with(|q| q.get("error")).filter(|e| !e.is_empty());
     let action = format!("/submissions/upload?csrf_token={}", s.csrf_token);
+    // With JavaScript: drop a file anywhere on the drop zone, and watch the upload's progress.
+    // Without it the form posts and redirects all the same.
+    let form_ref = NodeRef::<leptos::html::Form>::new();
+    let input_ref = NodeRef::<leptos::html::Input>::new();
+    let dragging = RwSignal::new(false);
+    let progress = RwSignal::new(None::<f64>);
+    let on_drop = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        #[cfg(feature = "hydrate")]
+        if let (Some(files), Some(input)) = (
+            ev.data_transfer().and_then(|d| d.files()),
+            input_ref.get_untracked(),
+        ) {
+            input.set_files(Some(&files));
+        }
+    };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        #[cfg(feature = "hydrate")]
+        if let Some(form) = form_ref.get_untracked()
+            && enhanced::upload(&form, progress).is_ok()
+        {
+            ev.prevent_default();
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (&ev, form_ref);
+    };
     view! {
         <Title text="Upload a plugin"/>
         <h1>"Upload a plugin"</h1>
@@ -174,18 +201,34 @@ pub(crate) fn UploadPage() -> impl IntoView {
             enctype="multipart/form-data"
             class="card upload"
             aria-label="Upload a plugin bundle"
+            node_ref=form_ref
+            on:submit=on_submit
         >
-            <label for="bundle">"Bundle"</label>
-            <input
-                id="bundle"
-                name="bundle"
-                type="file"
-                required
-                accept=".tar.gz,.tgz,.zip,application/gzip,application/zip"
-                aria-describedby="bundle-help bundle-error"
-                aria-invalid=move || error().is_some().then_some("true")
-            />
-            <p id="bundle-help" class="muted">"Up to the server's bundle size limit (50 MiB by default)."</p>
+            <div
+                class="dropzone"
+                class:dragging=move || dragging.get()
+                on:dragover=move |ev: leptos::ev::DragEvent| {
+                    ev.prevent_default();
+                    dragging.set(true);
+                }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=on_drop
+            >
+                <label for="bundle">"Bundle"</label>
+                <input
+                    id="bundle"
+                    name="bundle"
+                    type="file"
+                    required
+                    node_ref=input_ref
+                    accept=".tar.gz,.tgz,.zip,application/gzip,application/zip"
+                    aria-describedby="bundle-help bundle-error"
+                    aria-invalid=move || error().is_some().then_some("true")
+                />
+                <p id="bundle-help" class="muted">
+                    "Choose a file or drop it here. Up to the server's bundle size limit (50 MiB by default)."
+                </p>
+            </div>
             {move || {
                 error()
                     .map(|e| {
@@ -196,10 +239,65 @@ pub(crate) fn UploadPage() -> impl IntoView {
                         }
                     })
             }}
+            {move || {
+                progress
+                    .get()
+                    .map(|p| {
+                        let pct = (p * 100.0).round();
+                        view! {
+                            <label class="progress">
+                                "Uploading "
+                                <progress max="100" value=pct>{format!("{pct}%")}</progress>
+                                {format!(" {pct}%")}
+                            </label>
+                        }
+                    })
+            }}
             <button type="submit" class="primary">"Submit for review"</button>
         </form>
     }
     .into_any()
+}
+
+/// The browser-only part of the upload: XMLHttpRequest, for its upload progress events.
+#[cfg(feature = "hydrate")]
+mod enhanced {
+    use leptos::prelude::*;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+
+    /// Sends the form with progress; the server's redirect (to the submission, or back to the
+    /// form with the error) is followed when the upload ends.
+    pub(super) fn upload(
+        form: &web_sys::HtmlFormElement,
+        progress: RwSignal<Option<f64>>,
+    ) -> Result<(), wasm_bindgen::JsValue> {
+        let data = web_sys::FormData::new_with_form(form)?;
+        let xhr = web_sys::XmlHttpRequest::new()?;
+        xhr.open("POST", &form.action())?;
+        let on_progress =
+            Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+                if e.length_computable() && e.total() > 0.0 {
+                    progress.set(Some(e.loaded() / e.total()));
+                }
+            });
+        xhr.upload()?
+            .set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
+        on_progress.forget();
+        let done = xhr.clone();
+        let on_load = Closure::<dyn FnMut()>::new(move || {
+            let url = done.response_url();
+            if let Some(w) = web_sys::window() {
+                let _ = w
+                    .location()
+                    .set_href(if url.is_empty() { "/submissions" } else { &url });
+            }
+        });
+        xhr.set_onloadend(Some(on_load.as_ref().unchecked_ref()));
+        on_load.forget();
+        progress.set(Some(0.0));
+        xhr.send_with_opt_form_data(Some(&data))
+    }
 }
 
 #[component]
