@@ -58,7 +58,28 @@ struct Figures {
     throughput: f64,
 }
 
-async fn measure(url: &str, dir: &Path, bundle: &[u8], key: &KeyPair, n: usize) -> Figures {
+/// The clean example packed `n` times as versions 1.0.0, 1.0.1, …: each submission is a new
+/// version, as a partner's would be (the same version twice is denied by `version_not_newer`).
+fn bundles(key: &KeyPair, n: usize, dir: &Path) -> Vec<Vec<u8>> {
+    let clean = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins/clean");
+    let work = dir.join("clean");
+    std::fs::create_dir_all(&work).unwrap();
+    for f in ["plugin.wat", "sbom.cdx.json", "README.md"] {
+        std::fs::copy(clean.join(f), work.join(f)).unwrap();
+    }
+    let manifest = std::fs::read_to_string(clean.join("plugin.toml")).unwrap();
+    (0..n)
+        .map(|i| {
+            let m = manifest.replace("version = \"1.0.0\"", &format!("version = \"1.0.{i}\""));
+            std::fs::write(work.join("plugin.toml"), m).unwrap();
+            plugin::pack::pack_dir(&work, std::slice::from_ref(key))
+                .unwrap()
+                .0
+        })
+        .collect()
+}
+
+async fn measure(url: &str, dir: &Path, all: &[Vec<u8>], key: &KeyPair, n: usize) -> Figures {
     let app = Application::build(config(url, dir, 2)).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let token = app
@@ -110,7 +131,7 @@ async fn measure(url: &str, dir: &Path, bundle: &[u8], key: &KeyPair, n: usize) 
                 .await
                 .unwrap();
             if v["summary"]["status"] == "done" {
-                assert_eq!(v["verdict"]["decision"], "pass", "{v}");
+                assert_eq!(v["verdict"]["decision"], "pass", "{}", v["verdict"]);
                 return;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -118,7 +139,7 @@ async fn measure(url: &str, dir: &Path, bundle: &[u8], key: &KeyPair, n: usize) 
     };
     // Latency: one submission at a time, from the upload to the stored verdict.
     let mut lat = Vec::new();
-    for _ in 0..n {
+    for bundle in &all[..n] {
         let t = Instant::now();
         let id = submit(client.clone(), base.clone(), token.clone(), bundle.to_vec()).await;
         done(client.clone(), base.clone(), token.clone(), id).await;
@@ -128,7 +149,7 @@ async fn measure(url: &str, dir: &Path, bundle: &[u8], key: &KeyPair, n: usize) 
     // Throughput: n submissions at once, two workers.
     let t = Instant::now();
     let mut ids = Vec::new();
-    for _ in 0..n {
+    for bundle in &all[n..2 * n] {
         ids.push(submit(client.clone(), base.clone(), token.clone(), bundle.to_vec()).await);
     }
     for id in ids {
@@ -188,9 +209,8 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("stellar-bench-sub-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key = KeyPair::generate().unwrap();
-    let clean = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/plugins/clean");
-    let (bundle, _) = plugin::pack::pack_dir(&clean, std::slice::from_ref(&key)).unwrap();
-    let (b50, b95) = baseline(&bundle, &key, n);
+    let all = bundles(&key, 2 * n, &dir);
+    let (b50, b95) = baseline(&all[0], &key, n);
     println!(
         "baseline (in process: intake + analysis + evaluation): p50 {b50:.2} ms, p95 {b95:.2} ms"
     );
@@ -225,7 +245,7 @@ fn main() {
     );
     println!("| --- | --- | --- | --- | --- |");
     for (name, url) in &backends {
-        let f = rt.block_on(measure(url, &dir.join(name), &bundle, &key, n));
+        let f = rt.block_on(measure(url, &dir.join(name), &all, &key, n));
         println!(
             "| {name} | {:.1} | {:.1} | {:.1} | {:.1} |",
             f.p50,
