@@ -114,7 +114,13 @@ pub struct Submissions {
     pack: ActivePack,
     settings: Arc<Settings>,
     wake: Arc<tokio::sync::Notify>,
+    /// Bundles unpacked at once: each may hold its bundle and its expanded files in memory.
+    intake: Arc<tokio::sync::Semaphore>,
 }
+
+/// Bundles checked at intake at the same time (each may hold up to the bundle limit plus the
+/// uncompressed limit in memory); further uploads wait their turn.
+pub const CONCURRENT_INTAKES: usize = 4;
 
 impl std::fmt::Debug for Submissions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,6 +157,7 @@ impl Submissions {
             pack,
             settings: Arc::new(settings),
             wake: Arc::new(tokio::sync::Notify::new()),
+            intake: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_INTAKES)),
         }
     }
 
@@ -191,6 +198,11 @@ impl Submissions {
     ) -> Result<SubmissionSummary, SubmitError> {
         let tenant = self.own_tenant(who).await?;
         let limits = self.settings.limits;
+        let _permit = self
+            .intake
+            .acquire()
+            .await
+            .map_err(|_| AppError::internal("intake is shutting down"))?;
         let (inspected, bytes) = tokio::task::spawn_blocking(move || {
             let r = plugin::inspect(&bytes, &limits);
             (r, bytes)
