@@ -591,3 +591,26 @@ pub struct NewPublisherKey {
     #[serde(default)]
     pub tenant: Option<String>,
 }
+
+/// How the marketplace knows a tenant as a publisher.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PublisherProfile {
+    pub tenant: String,
+    /// Whether the marketplace verified this publisher (the policies read it).
+    pub verified: bool,
+    /// `partner` or `community`.
+    pub tier: String,
+    /// Hosts this tenant's plugins may reach through the zero-trust connector: `*`,
+    /// `*.example.com` or `api.example.com`. A plugin must also declare `net:HOST`.
+    pub egress_allow: Vec<String>,
+}
+
+/// Changes to a publisher profile (administrators); absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct PublisherProfileUpdate {
+    pub verified: Option<bool>,
+    pub tier: Option<String>,
+    pub egress_allow: Option<Vec<String>>,
+}

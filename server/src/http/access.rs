@@ -67,6 +67,8 @@ pub const API_RULES: &[Rule] = &[
     rule("POST", "/api/v1/submissions", SUBMIT),
     rule("GET", "/api/v1/submissions/{id}", ANY),
     rule("POST", "/submissions/upload", SUBMIT),
+    rule("GET", "/api/v1/tenants/{slug}/publisher", ANY),
+    rule("PATCH", "/api/v1/tenants/{slug}/publisher", ADMIN),
     rule("GET", "/api/v1/publisher-keys", ANY),
     rule("POST", "/api/v1/publisher-keys", KEYS),
     rule("GET", "/api/v1/ledger", AUDIT),

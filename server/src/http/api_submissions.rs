@@ -2,8 +2,8 @@
 //! verdicts, and manage publisher keys.
 
 use app::types::{
-    NewPublisherKey, PublisherKey, Role, SubmissionDetail, SubmissionFilter, SubmissionPage,
-    SubmissionSummary,
+    NewPublisherKey, PublisherKey, PublisherProfile, PublisherProfileUpdate, Role,
+    SubmissionDetail, SubmissionFilter, SubmissionPage, SubmissionSummary,
 };
 use axum::Json;
 use axum::extract::{Multipart, State};
@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_submission))
         .routes(routes!(list_publisher_keys, create_publisher_key))
         .routes(routes!(portal_upload))
+        .routes(routes!(get_publisher_profile, update_publisher_profile))
 }
 
 /// The upload form.
@@ -220,5 +221,34 @@ async fn create_publisher_key(
     Ok((
         StatusCode::CREATED,
         Json(s.submissions.register_key(&who, input).await?),
+    ))
+}
+
+/// A tenant's publisher profile: verified, tier, egress rules (partners: their own tenant).
+#[utoipa::path(get, path = "/api/v1/tenants/{slug}/publisher", tag = "submissions",
+    params(("slug" = String, Path, description = "Tenant slug")),
+    responses((status = 200, body = PublisherProfile), (status = 404, body = Problem, content_type = PROBLEM)))]
+async fn get_publisher_profile(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(slug): ApiPath<String>,
+) -> Result<Json<PublisherProfile>, ApiError> {
+    Ok(Json(s.submissions.profile(&who, &slug).await?))
+}
+
+/// Changes a tenant's publisher profile (administrators); the change is in the ledger.
+#[utoipa::path(patch, path = "/api/v1/tenants/{slug}/publisher", tag = "submissions",
+    params(("slug" = String, Path, description = "Tenant slug")),
+    request_body = PublisherProfileUpdate,
+    responses((status = 200, body = PublisherProfile), (status = 403, body = Problem, content_type = PROBLEM),
+        (status = 422, body = Problem, content_type = PROBLEM)))]
+async fn update_publisher_profile(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(slug): ApiPath<String>,
+    ApiJson(input): ApiJson<PublisherProfileUpdate>,
+) -> Result<Json<PublisherProfile>, ApiError> {
+    Ok(Json(
+        s.submissions.update_profile(&who, &slug, input).await?,
     ))
 }

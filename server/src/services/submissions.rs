@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use app::api::backend::Principal;
 use app::error::AppError;
 use app::types::{
-    NewPublisherKey, PackInfo, PluginVersion, PublisherKey, Role, SubmissionDetail,
-    SubmissionFilter, SubmissionPage, SubmissionSummary, SubmissionVerdict,
+    NewPublisherKey, PackInfo, PluginVersion, PublisherKey, PublisherProfile,
+    PublisherProfileUpdate, Role, SubmissionDetail, SubmissionFilter, SubmissionPage,
+    SubmissionSummary, SubmissionVerdict,
 };
 use chrono::Utc;
 use plugin::{Context, Inspected, Previous, Publisher, Rejection};
@@ -447,6 +448,102 @@ impl Submissions {
             facts,
             history,
         })
+    }
+
+    // ----- publisher profiles ------------------------------------------------------------------
+
+    async fn tenant_by_slug(&self, who: &Principal, slug: &str) -> Result<tenant::Model, AppError> {
+        let t = tenant::Entity::find()
+            .filter(tenant::Column::Slug.eq(slug))
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?;
+        match t {
+            Some(t) if is_staff(who) || who.tenant_id == Some(t.id) => Ok(t),
+            _ => Err(AppError::not_found(format!("there is no tenant `{slug}`"))),
+        }
+    }
+
+    /// A tenant's publisher profile (partners: their own).
+    pub async fn profile(&self, who: &Principal, slug: &str) -> Result<PublisherProfile, AppError> {
+        Ok(profile_view(&self.tenant_by_slug(who, slug).await?))
+    }
+
+    /// Changes a publisher profile (administrators), recorded in the ledger.
+    pub async fn update_profile(
+        &self,
+        who: &Principal,
+        slug: &str,
+        input: PublisherProfileUpdate,
+    ) -> Result<PublisherProfile, AppError> {
+        if who.role() != Role::Admin {
+            return Err(AppError::forbidden(
+                "only administrators change publisher profiles",
+            ));
+        }
+        let t = self.tenant_by_slug(who, slug).await?;
+        if let Some(tier) = &input.tier
+            && !matches!(tier.as_str(), "partner" | "community")
+        {
+            return Err(AppError::invalid(
+                "tier",
+                format!("`{tier}` is not a tier: use partner or community"),
+            ));
+        }
+        if let Some(list) = &input.egress_allow {
+            if list.len() > 100 {
+                return Err(AppError::invalid(
+                    "egress_allow",
+                    "at most 100 host patterns",
+                ));
+            }
+            for p in list {
+                let host = p.strip_prefix("*.").unwrap_or(p);
+                let ok = p == "*"
+                    || plugin::Permission::parse(&format!("net:{host}")).is_ok_and(|perm| {
+                        matches!(perm, plugin::Permission::Net { port: None, .. })
+                    });
+                if !ok {
+                    return Err(AppError::invalid(
+                        "egress_allow",
+                        format!(
+                            "`{p}` is not a host pattern: use `*`, `*.example.com` or `api.example.com`"
+                        ),
+                    ));
+                }
+            }
+        }
+        let verified = input.verified.unwrap_or(t.verified);
+        let tier = input.tier.clone().unwrap_or_else(|| t.tier.clone());
+        let egress = input
+            .egress_allow
+            .clone()
+            .map(|l| l.join(" "))
+            .unwrap_or_else(|| t.egress_allow.clone());
+        let mut a = self.ledger.begin().await?;
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::Verified, verified.into())
+            .col_expr(tenant::Column::Tier, tier.clone().into())
+            .col_expr(tenant::Column::EgressAllow, egress.clone().into())
+            .filter(tenant::Column::Id.eq(t.id))
+            .exec(a.txn())
+            .await
+            .map_err(db_error)?;
+        a.append(Record {
+            actor: who.me.username.clone(),
+            tenant: Some(t.slug.clone()),
+            action: "publisher.update".into(),
+            subject: t.slug.clone(),
+            details: json!({"verified": verified, "tier": tier, "egress_allow": egress}),
+        })
+        .await?;
+        a.commit().await?;
+        Ok(profile_view(&tenant::Model {
+            verified,
+            tier,
+            egress_allow: egress,
+            ..t
+        }))
     }
 
     // ----- publisher keys ----------------------------------------------------------------------
@@ -1015,6 +1112,19 @@ fn verdict_view(v: &verdict::Model) -> SubmissionVerdict {
         errors: serde_json::from_value(j["errors"].clone()).unwrap_or_default(),
         attestation_id: v.attestation_id,
         created_at: timestamp(v.created_at),
+    }
+}
+
+fn profile_view(t: &tenant::Model) -> PublisherProfile {
+    PublisherProfile {
+        tenant: t.slug.clone(),
+        verified: t.verified,
+        tier: t.tier.clone(),
+        egress_allow: t
+            .egress_allow
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect(),
     }
 }
 

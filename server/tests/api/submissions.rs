@@ -670,3 +670,110 @@ async fn a_job_that_keeps_failing_ends_as_failed_without_blocking_the_queue() {
     let _ = task.await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_profiles_are_changed_by_admins_and_feed_the_analysis() {
+    let app = spawn_app().await;
+    let admin = app.bearer(&app.token("admin").await);
+    let globex = app.bearer(&app.token("partner-globex").await);
+    let profile: Value = admin
+        .get(app.url("/api/v1/tenants/globex/publisher"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(profile["verified"], false, "{profile}");
+    assert_eq!(profile["tier"], "community", "{profile}");
+    // Partners see their own profile only, and change none.
+    let res = globex
+        .get(app.url("/api/v1/tenants/acme/publisher"))
+        .send()
+        .await
+        .expect("get");
+    problem(res, 404).await;
+    let res = globex
+        .patch(app.url("/api/v1/tenants/globex/publisher"))
+        .json(&json!({"verified": true}))
+        .send()
+        .await
+        .expect("patch");
+    problem(res, 403).await;
+    for bad in [
+        json!({"tier": "gold"}),
+        json!({"egress_allow": ["bad host!"]}),
+    ] {
+        let res = admin
+            .patch(app.url("/api/v1/tenants/globex/publisher"))
+            .json(&bad)
+            .send()
+            .await
+            .expect("patch");
+        problem(res, 422).await;
+    }
+    let res = admin
+        .patch(app.url("/api/v1/tenants/globex/publisher"))
+        .json(&json!({"verified": true, "egress_allow": ["*.example.org"]}))
+        .send()
+        .await
+        .expect("patch");
+    assert_eq!(res.status().as_u16(), 200);
+
+    // acme's bundle is not globex's to submit.
+    let key = KeyPair::generate().expect("key");
+    let clean = examples()
+        .into_iter()
+        .find(|d| d.ends_with("clean"))
+        .expect("clean");
+    let (acme_bundle, _) = plugin::pack::pack_dir(&clean, &[]).expect("pack");
+    let body = problem(upload(&app, &globex, "a.tar.gz", acme_bundle).await, 422).await;
+    assert_eq!(body["code"], "publisher_mismatch", "{body}");
+
+    // The same plugin as globex's: the profile reaches the facts, and the tenant's egress rules
+    // stop the call that the plugin declared.
+    let res = globex
+        .post(app.url("/api/v1/publisher-keys"))
+        .json(&json!({"name": "ci", "public_key_pem": key.public().to_pem()}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status().as_u16(), 201);
+    let dir = tempdir();
+    for f in ["plugin.wat", "sbom.cdx.json"] {
+        std::fs::copy(clean.join(f), dir.join(f)).expect("copy");
+    }
+    let manifest = std::fs::read_to_string(clean.join("plugin.toml"))
+        .expect("manifest")
+        .replace("publisher = \"acme\"", "publisher = \"globex\"")
+        .replace("acme-hello", "globex-hello");
+    std::fs::write(dir.join("plugin.toml"), manifest).expect("write");
+    let (bytes, _) = plugin::pack::pack_dir(&dir, std::slice::from_ref(&key)).expect("pack");
+    let created: Value = upload(&app, &globex, "g.tar.gz", bytes)
+        .await
+        .json()
+        .await
+        .expect("json");
+    let detail = wait_done(&app, &globex, created["id"].as_str().expect("id")).await;
+    assert_eq!(detail["facts"]["publisher"]["verified"], true, "{detail}");
+    assert_eq!(
+        detail["facts"]["publisher"]["tier"], "community",
+        "{detail}"
+    );
+    let egress = &detail["facts"]["sandbox"]["egress"][0];
+    assert_eq!(egress["allowed"], false, "{egress}");
+    assert!(
+        egress["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("tenant's egress rules"),
+        "{egress}"
+    );
+    let (decision, findings) = actual(&detail);
+    assert_eq!(decision, "deny");
+    assert!(
+        findings.contains(&"egress_denied".to_owned()),
+        "{findings:?}"
+    );
+    app.stop().await;
+}
