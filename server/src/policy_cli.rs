@@ -87,7 +87,7 @@ fn options(common: &Common) -> CheckOptions {
 }
 
 /// Expands directories into their `.spl` files, sorted.
-fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+pub(crate) fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -109,7 +109,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn read(path: &Path) -> Result<String, String> {
+pub(crate) fn read(path: &Path) -> Result<String, String> {
     let meta =
         std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     if meta.len() > dsl::parse::MAX_FILE_BYTES as u64 {
@@ -124,7 +124,7 @@ fn read(path: &Path) -> Result<String, String> {
 
 /// A path named inside a pack, relative to the file that names it, that stays inside the
 /// pack's directory tree.
-fn relative(from_file: &str, target: &str) -> Result<PathBuf, String> {
+pub(crate) fn relative(from_file: &str, target: &str) -> Result<PathBuf, String> {
     let t = Path::new(target);
     if t.is_absolute() || t.components().any(|c| matches!(c, Component::ParentDir)) {
         return Err("give a relative path without `..`".into());

@@ -1,7 +1,7 @@
 //! The active policy pack: loaded and checked once at start-up (a pack with errors stops the
 //! server with its diagnostics), identified by name, version and the sha256 of its sources.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use dsl::{CheckOptions, Schema};
@@ -60,10 +60,15 @@ fn finish(loaded: dsl::Loaded, sources: &[(String, String)]) -> Result<ActivePac
         .map(|h| (h.name.clone(), h.version.to_string()))
         .unwrap_or_else(|| ("unnamed".into(), "0.0.0".into()));
     let mut hasher = Sha256::new();
-    let mut sorted: Vec<&(String, String)> = sources.iter().collect();
+    // By file name, each once (a file is both a root and an import when a directory is read).
+    let mut sorted: Vec<(&str, &str)> = sources
+        .iter()
+        .map(|(f, t)| (f.rsplit('/').next().unwrap_or(f), t.as_str()))
+        .collect();
     sorted.sort();
+    sorted.dedup();
     for (file, text) in sorted {
-        hasher.update(file.rsplit('/').next().unwrap_or(file).as_bytes());
+        hasher.update(file.as_bytes());
         hasher.update([0]);
         hasher.update(text.as_bytes());
         hasher.update([0]);
@@ -98,21 +103,11 @@ pub fn built_in() -> Result<ActivePack, String> {
     finish(loaded, &roots)
 }
 
-/// A pack from a directory of `.spl` files.
+/// A pack from a directory of `.spl` files, read exactly as `stellar policy` reads it (the
+/// same file-size limit and import rules).
 pub fn from_dir(dir: &Path) -> Result<ActivePack, String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read `{}`: {e}", dir.display()))?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "spl"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(format!("`{}` holds no `.spl` files", dir.display()));
-    }
-    let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
-    };
+    use crate::policy_cli::{expand, read, relative};
+    let files = expand(&[dir.to_path_buf()])?;
     let mut roots = Vec::new();
     for f in &files {
         roots.push((f.display().to_string(), read(f)?));
@@ -121,11 +116,7 @@ pub fn from_dir(dir: &Path) -> Result<ActivePack, String> {
     let loaded = dsl::load(
         roots,
         |from, target| {
-            let t = Path::new(target);
-            if t.is_absolute() || t.components().any(|c| matches!(c, Component::ParentDir)) {
-                return Err("give a relative path without `..`".into());
-            }
-            let p = Path::new(from).parent().unwrap_or(Path::new("")).join(t);
+            let p = relative(from, target)?;
             let text = read(&p)?;
             all.push((p.display().to_string(), text.clone()));
             Ok((p.display().to_string(), text))
@@ -142,5 +133,21 @@ mod tests {
         let p = super::built_in().expect("built-in pack");
         assert_eq!(p.name, "marketplace-guardrails");
         assert!(p.pack.rules().len() >= 38);
+    }
+
+    #[test]
+    fn a_pack_directory_is_the_same_pack_as_the_built_in_one() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/marketplace");
+        let from_dir = super::from_dir(&dir).expect("pack directory");
+        let built_in = super::built_in().expect("built-in pack");
+        assert_eq!(
+            (from_dir.name, from_dir.version, from_dir.sha256),
+            (built_in.name, built_in.version, built_in.sha256)
+        );
+        let empty = std::env::temp_dir().join(format!("stellar-empty-pack-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).expect("dir");
+        let err = super::from_dir(&empty).expect_err("no files");
+        assert!(err.contains("holds no `.spl` files"), "{err}");
+        let _ = std::fs::remove_dir(&empty);
     }
 }
