@@ -182,7 +182,12 @@ async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = stop.changed() => break,
-            _ = upkeep.tick() => state.metrics.run_upkeep(),
+            _ = upkeep.tick() => {
+                state.metrics.run_upkeep();
+                if let Err(e) = state.submissions.upkeep().await {
+                    tracing::warn!(error = %e, "queue upkeep failed");
+                }
+            }
             _ = checkpoint.tick() => {
                 match state.ledger.size().await {
                     Ok(0) | Err(_) => {}

@@ -32,7 +32,7 @@ fn ledger_href(pairs: &[(&str, String)]) -> String {
 }
 
 /// `2026-11-28T12:00:00.123456Z` → `2026-11-28 12:00:00` (the full time is in `datetime`).
-fn short_time(t: &str) -> String {
+pub(crate) fn short_time(t: &str) -> String {
     let t = t.replacen('T', " ", 1);
     t.split('.')
         .next()

@@ -10,6 +10,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
+use super::ledger::short_time;
 use crate::api::{get_submission, get_submissions};
 use crate::error::AppError;
 use crate::layout::{ErrorNotice, NotFound, loading, require};
@@ -18,11 +19,6 @@ use crate::types::{
     Finding, PluginVersion, Role, SubmissionDetail, SubmissionFilter, SubmissionPage as Page,
     SubmissionSummary,
 };
-
-/// `2026-11-28T12:00:00Z` → `2026-11-28 12:00:00`.
-fn short_time(t: &str) -> String {
-    t.replacen('T', " ", 1).trim_end_matches('Z').to_owned()
-}
 
 fn decision_badge(decision: Option<String>, status: String) -> impl IntoView {
     let (class, text) = match decision.as_deref() {

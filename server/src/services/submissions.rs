@@ -762,12 +762,16 @@ impl Submissions {
             .map_err(db_error)
     }
 
+    /// Queue upkeep, run by the periodic housekeeping of every instance (not on each claim):
+    /// ends jobs whose workers died on their last attempt and updates the queue-depth gauge.
+    pub async fn upkeep(&self) -> Result<(), AppError> {
+        self.sweep().await?;
+        metrics::gauge!("stellar_jobs_queued").set(self.queue_depth().await? as f64);
+        Ok(())
+    }
+
     /// Runs one due job; `false` if there was none.
     pub async fn work_once(&self, owner: &str) -> Result<bool, AppError> {
-        self.sweep().await?;
-        if let Ok(depth) = self.queue_depth().await {
-            metrics::gauge!("stellar_jobs_queued").set(depth as f64);
-        }
         let Some(j) = self.claim(owner).await? else {
             return Ok(false);
         };
