@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::Value;
-use stellar::cli::{Cli, Command};
+use stellar::cli::args::{Cli, Command};
 use stellar::config::Config;
 use stellar::startup::Application;
 use trust::keys::KeyPair;
@@ -83,7 +83,7 @@ async fn measure(url: &str, dir: &Path, all: &[Vec<u8>], key: &KeyPair, n: usize
     let app = Application::build(config(url, dir, 2)).await.unwrap();
     let base = format!("http://{}", app.local_addr());
     let token = app
-        .state()
+        .services()
         .accounts
         .create_token_unchecked("partner-acme", "bench", None, "bench")
         .await

@@ -1,38 +1,146 @@
-//! Validated configuration, built once from the raw flags and passed explicitly.
+//! Validated configuration, built once from the raw flags ([`crate::cli::args`]) and passed
+//! explicitly to [`crate::services::Services::open`] and the HTTP layer.
+//!
+//! **Boundary:** data only, and every value checked: a flag that cannot work is refused here
+//! with its name and what would work, before anything opens a database or a socket. Reading the
+//! files a flag names (the advisory list, the host matrix) is part of checking it. Secrets are
+//! [`Secret`]s, which never print.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::{AnalysisArgs, KeyArgs, LogFormat, ServeArgs};
+use ipnet::IpNet;
+
+use crate::cli::args::{AnalysisArgs, DbArgs, KeyArgs, LogFormat, ServeArgs};
+pub use crate::domain::Secret;
 
 /// Everything `stellar serve` needs, checked.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub addr: SocketAddr,
-    pub database_url: String,
+    pub services: ServicesConfig,
+    pub http: HttpConfig,
+    pub schedule: ScheduleConfig,
     pub demo: bool,
-    pub skip_migrations: bool,
     pub log_format: LogFormat,
     pub log: String,
+    /// This instance's name in job leases.
+    pub instance: String,
+    /// Analysis workers in this instance.
+    pub workers: usize,
+}
+
+/// What [`crate::services::Services::open`] needs: the database, the keys and the settings of
+/// each service. `serve` and every verb that touches the database build one.
+#[derive(Debug, Clone)]
+pub struct ServicesConfig {
+    pub database_url: String,
+    /// Apply pending migrations when opening.
+    pub migrate: bool,
+    pub keys: KeyConfig,
+    pub auth: AuthSettings,
+    pub analysis: AnalysisConfig,
+}
+
+/// The private-key directory and the ledger's name.
+#[derive(Debug, Clone)]
+pub struct KeyConfig {
+    pub key_dir: PathBuf,
+    pub passphrase: Option<Secret>,
+    /// The ledger's name in its signed checkpoints.
+    pub ledger_origin: String,
+}
+
+/// Session and sign-in settings.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthSettings {
+    pub session_ttl: Duration,
+    pub session_idle: Duration,
+    pub throttle: ThrottleLimits,
+}
+
+/// Sign-in throttling.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottleLimits {
+    /// Failures within the window before a username is locked (ten times this for an
+    /// address).
+    pub max_failures: u32,
+    /// How long the first lock lasts.
+    pub lockout: Duration,
+}
+
+/// Where the active policy pack comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PackSource {
+    /// The marketplace pack built into the binary.
+    BuiltIn,
+    /// A directory of `.spl` files.
+    Dir(PathBuf),
+}
+
+/// What one tenant may hold at once.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantQuotas {
+    /// Submissions waiting for analysis.
+    pub max_queued: u64,
+    /// Bundle bytes stored, all submissions together.
+    pub max_bytes: u64,
+}
+
+/// Intake and analysis settings.
+#[derive(Debug, Clone)]
+pub struct AnalysisConfig {
+    pub limits: plugin::Limits,
+    pub caps: plugin::sandbox::Caps,
+    pub advisories: Vec<plugin::sbom::Advisory>,
+    pub hosts: Vec<semver::Version>,
+    pub max_attempts: u32,
+    pub lease: Duration,
+    pub pack: PackSource,
+    /// Uploads buffered in memory at once.
+    pub max_concurrent_uploads: usize,
+    pub quotas: TenantQuotas,
+}
+
+/// The HTTP layer's settings.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub addr: SocketAddr,
     pub site_root: PathBuf,
     /// The public origin (`scheme://host[:port]`), when configured.
     pub public_origin: Option<String>,
     /// Cookies carry `Secure` (and the `__Host-` prefix).
     pub secure_cookies: bool,
-    pub session_ttl: Duration,
-    pub session_idle: Duration,
-    pub login_max_failures: u32,
-    pub login_lockout: Duration,
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub request_timeout: Duration,
-    pub metrics_token: Option<String>,
-    pub trust_proxy: bool,
-    pub keys: KeyArgs,
+    pub metrics_token: Option<Secret>,
+    pub proxy: ProxyConfig,
+}
+
+/// Whether and which proxies are believed about the client address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyConfig {
+    /// Read `X-Forwarded-For` / `X-Forwarded-Proto` at all.
+    pub trust: bool,
+    /// The proxies' addresses: hops from these are skipped when looking for the client.
+    pub trusted: Vec<IpNet>,
+}
+
+impl ProxyConfig {
+    /// Whether `addr` is one of the trusted proxies.
+    pub fn is_trusted(&self, addr: IpAddr) -> bool {
+        self.trusted.iter().any(|n| n.contains(&addr))
+    }
+}
+
+/// Periodic work.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduleConfig {
+    /// Between automatic signed checkpoints (only when the ledger grew).
     pub checkpoint_interval: Duration,
+    /// Between automatic verifications of the whole ledger.
     pub verify_interval: Duration,
-    pub analysis: AnalysisArgs,
 }
 
 /// A flag value that cannot work.
@@ -43,63 +151,153 @@ pub struct ConfigError {
     pub message: String,
 }
 
+fn invalid(flag: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        flag,
+        message: message.into(),
+    }
+}
+
+fn at_least_one_second(flag: &'static str, secs: u64) -> Result<Duration, ConfigError> {
+    if secs == 0 {
+        return Err(invalid(flag, "must be at least 1 second"));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 impl Config {
-    /// Checks the raw flags.
+    /// Checks the raw flags of `stellar serve`.
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
         let public_origin = args
             .public_url
             .as_deref()
             .map(parse_origin)
             .transpose()
-            .map_err(|message| ConfigError {
-                flag: "public-url",
-                message,
-            })?;
+            .map_err(|message| invalid("public-url", message))?;
         let secure_cookies = public_origin
             .as_deref()
             .is_some_and(|o| o.starts_with("https://"));
-        if args.session_ttl_secs == 0 {
-            return Err(ConfigError {
-                flag: "session-ttl",
-                message: "must be at least 1 second".into(),
-            });
-        }
-        if args.session_idle_secs == 0 {
-            return Err(ConfigError {
-                flag: "session-idle",
-                message: "must be at least 1 second".into(),
-            });
-        }
         if args.login_max_failures == 0 {
-            return Err(ConfigError {
-                flag: "login-max-failures",
-                message: "must be at least 1".into(),
-            });
+            return Err(invalid("login-max-failures", "must be at least 1"));
         }
         if args.max_header_bytes < 1024 {
-            return Err(ConfigError {
-                flag: "max-header-bytes",
-                message: "must be at least 1024 bytes".into(),
-            });
+            return Err(invalid("max-header-bytes", "must be at least 1024 bytes"));
         }
-        if args.request_timeout_secs == 0 {
-            return Err(ConfigError {
-                flag: "request-timeout",
-                message: "must be at least 1 second".into(),
-            });
-        }
-        for (flag, secs) in [
-            ("checkpoint-interval", args.checkpoint_interval_secs),
-            ("verify-interval", args.verify_interval_secs),
-        ] {
-            if secs == 0 {
-                return Err(ConfigError {
-                    flag,
-                    message: "must be at least 1 second".into(),
-                });
+        let trusted = args
+            .trusted_proxies
+            .iter()
+            .map(|p| parse_net(p).map_err(|m| invalid("trusted-proxy", m)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let auth = AuthSettings {
+            session_ttl: at_least_one_second("session-ttl", args.session_ttl_secs)?,
+            session_idle: at_least_one_second("session-idle", args.session_idle_secs)?,
+            throttle: ThrottleLimits {
+                max_failures: args.login_max_failures,
+                lockout: Duration::from_secs(args.login_lockout_secs),
+            },
+        };
+        let http = HttpConfig {
+            addr: args.addr,
+            site_root: args.site_root,
+            public_origin,
+            secure_cookies,
+            max_body_bytes: args.max_body_bytes,
+            max_header_bytes: args.max_header_bytes,
+            request_timeout: at_least_one_second("request-timeout", args.request_timeout_secs)?,
+            metrics_token: args.metrics_token.and_then(Secret::new),
+            proxy: ProxyConfig {
+                trust: args.trust_proxy,
+                trusted,
+            },
+        };
+        let schedule = ScheduleConfig {
+            checkpoint_interval: at_least_one_second(
+                "checkpoint-interval",
+                args.checkpoint_interval_secs,
+            )?,
+            verify_interval: at_least_one_second("verify-interval", args.verify_interval_secs)?,
+        };
+        let instance = match args.analysis.instance.as_deref().map(str::trim) {
+            Some("") => return Err(invalid("instance", "must not be empty")),
+            Some(name) if name.chars().count() > 48 || name.chars().any(char::is_control) => {
+                return Err(invalid(
+                    "instance",
+                    "use at most 48 characters without control characters",
+                ));
             }
+            Some(name) => name.to_owned(),
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let workers = args.analysis.workers;
+        let services = ServicesConfig {
+            database_url: args.db.database_url,
+            migrate: !args.skip_migrations,
+            keys: KeyConfig::from_args(&args.keys)?,
+            auth,
+            analysis: AnalysisConfig::from_args(&args.analysis)?,
+        };
+        Ok(Config {
+            services,
+            http,
+            schedule,
+            demo: args.demo,
+            log_format: args.log_format,
+            log: args.log,
+            instance,
+            workers,
+        })
+    }
+}
+
+impl ServicesConfig {
+    /// For a verb that works on the database and the keys (`stellar key …`, `stellar admin …`):
+    /// the services' defaults for everything else. Migrates the database when opened.
+    pub fn for_verb(db: &DbArgs, keys: &KeyArgs) -> Result<Self, ConfigError> {
+        Ok(ServicesConfig {
+            database_url: db.database_url.clone(),
+            migrate: true,
+            keys: KeyConfig::from_args(keys)?,
+            auth: AuthSettings {
+                session_ttl: Duration::from_secs(3600),
+                session_idle: Duration::from_secs(3600),
+                throttle: ThrottleLimits {
+                    max_failures: 5,
+                    lockout: Duration::from_secs(60),
+                },
+            },
+            analysis: AnalysisConfig::from_args(&AnalysisArgs::default())?,
+        })
+    }
+
+    /// For a verb that only reads (`stellar ledger verify`): no migrations, no writes.
+    pub fn read_only(db: &DbArgs, keys: &KeyArgs) -> Result<Self, ConfigError> {
+        Ok(ServicesConfig {
+            migrate: false,
+            ..Self::for_verb(db, keys)?
+        })
+    }
+}
+
+impl KeyConfig {
+    pub fn from_args(args: &KeyArgs) -> Result<Self, ConfigError> {
+        let origin = args.ledger_origin.trim();
+        if origin.is_empty() || origin.contains(char::is_whitespace) || origin.len() > 200 {
+            return Err(invalid(
+                "ledger-origin",
+                "must be one word without spaces, such as `stellar.example.com/ledger`",
+            ));
         }
-        let a = &args.analysis;
+        Ok(KeyConfig {
+            key_dir: args.key_dir.clone(),
+            passphrase: args.key_passphrase.clone().and_then(Secret::new),
+            ledger_origin: origin.to_owned(),
+        })
+    }
+}
+
+impl AnalysisConfig {
+    /// Checks the intake and analysis flags and reads the files they name.
+    pub fn from_args(a: &AnalysisArgs) -> Result<Self, ConfigError> {
         for (flag, zero) in [
             ("max-bundle-bytes", a.max_bundle_bytes == 0),
             ("max-bundle-files", a.max_bundle_files == 0),
@@ -109,46 +307,56 @@ impl Config {
             ("job-lease", a.job_lease_secs == 0),
             ("sandbox-max-memory-mb", a.sandbox_max_memory_mb == 0),
             ("sandbox-max-timeout-ms", a.sandbox_max_timeout_ms == 0),
+            ("max-concurrent-uploads", a.max_concurrent_uploads == 0),
+            ("tenant-max-queued", a.tenant_max_queued == 0),
+            ("tenant-max-bytes", a.tenant_max_bytes == 0),
         ] {
             if zero {
-                return Err(ConfigError {
-                    flag,
-                    message: "must be greater than 0".into(),
-                });
+                return Err(invalid(flag, "must be greater than 0"));
             }
         }
-        if args.keys.ledger_origin.trim().is_empty()
-            || args.keys.ledger_origin.contains(char::is_whitespace)
-        {
-            return Err(ConfigError {
-                flag: "ledger-origin",
-                message: "must be one word without spaces, such as `stellar.example.com/ledger`"
-                    .into(),
-            });
-        }
-        Ok(Config {
-            addr: args.addr,
-            database_url: args.db.database_url,
-            demo: args.demo,
-            skip_migrations: args.skip_migrations,
-            log_format: args.log_format,
-            log: args.log,
-            site_root: args.site_root,
-            public_origin,
-            secure_cookies,
-            session_ttl: Duration::from_secs(args.session_ttl_secs),
-            session_idle: Duration::from_secs(args.session_idle_secs),
-            login_max_failures: args.login_max_failures,
-            login_lockout: Duration::from_secs(args.login_lockout_secs),
-            max_body_bytes: args.max_body_bytes,
-            max_header_bytes: args.max_header_bytes,
-            request_timeout: Duration::from_secs(args.request_timeout_secs),
-            metrics_token: args.metrics_token.filter(|t| !t.is_empty()),
-            trust_proxy: args.trust_proxy,
-            keys: args.keys,
-            checkpoint_interval: Duration::from_secs(args.checkpoint_interval_secs),
-            verify_interval: Duration::from_secs(args.verify_interval_secs),
-            analysis: args.analysis,
+        let read = |p: &std::path::Path, flag: &'static str| {
+            std::fs::read_to_string(p)
+                .map_err(|e| invalid(flag, format!("cannot read `{}`: {e}", p.display())))
+        };
+        let advisories = match &a.advisories {
+            Some(p) => plugin::sbom::parse_advisories(&read(p, "advisories")?)
+                .map_err(|e| invalid("advisories", format!("`{}`: {e}", p.display())))?,
+            None => plugin::sbom::parse_advisories(plugin::sbom::DEFAULT_ADVISORIES)
+                .map_err(|e| invalid("advisories", format!("the built-in list: {e}")))?,
+        };
+        let hosts = match &a.host_matrix {
+            Some(p) => plugin::sbom::parse_hosts(&read(p, "host-matrix")?)
+                .map_err(|e| invalid("host-matrix", format!("`{}`: {e}", p.display())))?,
+            None => plugin::sbom::parse_hosts(plugin::sbom::DEFAULT_HOSTS)
+                .map_err(|e| invalid("host-matrix", format!("the built-in matrix: {e}")))?,
+        };
+        Ok(AnalysisConfig {
+            limits: plugin::Limits {
+                max_bundle_bytes: a.max_bundle_bytes,
+                max_files: a.max_bundle_files,
+                max_uncompressed_bytes: a.max_uncompressed_bytes,
+                max_ratio: a.max_compression_ratio,
+                ..plugin::Limits::default()
+            },
+            caps: plugin::sandbox::Caps {
+                max_memory_bytes: a.sandbox_max_memory_mb.saturating_mul(1024 * 1024),
+                max_fuel: plugin::sandbox::Caps::default().max_fuel,
+                max_timeout: Duration::from_millis(a.sandbox_max_timeout_ms),
+            },
+            advisories,
+            hosts,
+            max_attempts: a.job_attempts,
+            lease: Duration::from_secs(a.job_lease_secs),
+            pack: match &a.policy_dir {
+                Some(dir) => PackSource::Dir(dir.clone()),
+                None => PackSource::BuiltIn,
+            },
+            max_concurrent_uploads: a.max_concurrent_uploads,
+            quotas: TenantQuotas {
+                max_queued: a.tenant_max_queued,
+                max_bytes: a.tenant_max_bytes,
+            },
         })
     }
 }
@@ -170,9 +378,17 @@ fn parse_origin(url: &str) -> Result<String, String> {
     Ok(format!("{scheme}://{}", host.to_ascii_lowercase()))
 }
 
+/// `10.0.0.0/8`, `192.0.2.7` (a single address), `::1`.
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{s}` is not an address or a network such as `10.0.0.0/8`"))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_origin;
+    use super::{parse_net, parse_origin};
 
     #[test]
     fn origins_drop_the_path_and_keep_the_port() {
@@ -183,5 +399,13 @@ mod tests {
         assert!(parse_origin("stellar.example").is_err());
         assert!(parse_origin("ftp://stellar.example").is_err());
         assert!(parse_origin("https://user@evil.example").is_err());
+    }
+
+    #[test]
+    fn proxies_are_addresses_or_networks() {
+        assert!(parse_net("10.0.0.0/8").is_ok());
+        assert!(parse_net("192.0.2.7").is_ok());
+        assert!(parse_net("::1").is_ok());
+        assert!(parse_net("proxy.internal").is_err());
     }
 }

@@ -140,6 +140,29 @@ impl fmt::Debug for Password {
     }
 }
 
+/// A secret from the configuration (the metrics token, a key passphrase): compared and used,
+/// never printed (`Debug` shows `Secret(***)`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a non-empty value; an empty one is no secret at all.
+    pub fn new(raw: impl Into<String>) -> Option<Self> {
+        let raw = raw.into();
+        (!raw.is_empty()).then_some(Secret(raw))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
 /// A token name: 1–100 characters without control characters.
 pub fn token_name(raw: &str) -> Result<String, AppError> {
     let s = raw.trim();
@@ -177,5 +200,8 @@ mod tests {
         let p = Password::parse("correct horse battery").unwrap_or_else(|_| Password::demo("x"));
         assert_eq!(format!("{p:?}"), "Password(***)");
         assert!(Password::parse("short").is_err());
+        let s = Secret::new("metrics-token-value").unwrap_or_else(|| Secret("x".into()));
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        assert!(Secret::new("").is_none());
     }
 }

@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::db::entities::{api_token, user};
 use crate::domain::Password;
-use crate::services::accounts::Accounts;
+use crate::services::Services;
 
 /// The password of every demo user. Public: demo data must never reach a real deployment.
 pub const DEMO_PASSWORD: &str = "stellar-demo";
@@ -31,7 +31,8 @@ const USERS: &[(&str, &str, Role, Option<&str>)] = &[
 use crate::db::entities::tenant;
 
 /// Seeds the demo data.
-pub async fn demo(accounts: &Accounts) -> Result<(), AppError> {
+pub async fn demo(services: &Services) -> Result<(), AppError> {
+    let accounts = &services.accounts;
     for (slug, name) in TENANTS {
         match accounts
             .create_tenant_unchecked(

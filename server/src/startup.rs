@@ -3,30 +3,24 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::Config;
-use crate::db::{Db, DbError};
-use crate::http::{AppState, build_app, leptos_options};
-use crate::services::accounts::{Accounts, AuthSettings};
-use crate::services::audit::Audit;
-use crate::services::keys::{Keyring, ONLINE_PURPOSES};
-use crate::services::ledger::Ledger;
-use crate::services::policy;
-use crate::services::signing::Signing;
-use crate::services::submissions::{Settings, Submissions};
-use crate::services::throttle::Limits;
+use crate::config::{Config, ScheduleConfig};
+use crate::http::{AppState, build_app};
+use crate::services::keys::ONLINE_PURPOSES;
+use crate::services::{OpenError, Services};
 use crate::{seed, telemetry};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
-    Db(#[from] DbError),
+    Open(#[from] OpenError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -36,102 +30,62 @@ pub enum StartError {
     Seed(app::error::AppError),
     #[error("the signing keys are not usable: {0}")]
     Keys(app::error::AppError),
-    #[error("{0}")]
-    Analysis(String),
 }
 
 /// A server ready to run.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-}
-
-/// The account settings named by the configuration.
-pub fn auth_settings(config: &Config) -> AuthSettings {
-    AuthSettings {
-        session_ttl: config.session_ttl,
-        session_idle: config.session_idle,
-        throttle: Limits {
-            max_failures: config.login_max_failures,
-            lockout: config.login_lockout,
-        },
-    }
+    services: Services,
+    config: Arc<Config>,
 }
 
 impl Application {
-    /// Opens the database, applies migrations (unless configured not to), seeds demo data if
-    /// asked, and binds the listening socket.
+    /// Opens the services (database, migrations unless configured not to, the policy pack),
+    /// makes sure the server can sign, seeds demo data if asked, and binds the listening
+    /// socket.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let db = Db::connect(&config.database_url).await?;
-        if !config.skip_migrations {
-            db.migrate().await?;
-        }
-        let ledger = Ledger::new(db.conn.clone(), config.keys.ledger_origin.clone());
-        let keys = Keyring::new(
-            db.conn.clone(),
-            config.keys.key_dir.clone(),
-            config.keys.key_passphrase.clone(),
-        );
-        let accounts = Accounts::new(db.conn.clone(), auth_settings(&config), ledger.clone());
-        let signing = Signing::new(db.conn.clone(), keys.clone(), ledger.clone());
-        if !config.skip_migrations {
+        let services = Services::open(&config.services).await?;
+        if config.services.migrate {
             // The server signs verdicts and checkpoints itself: make sure it can.
             for purpose in ONLINE_PURPOSES {
-                keys.signer(purpose, &ledger)
+                services
+                    .keys
+                    .signer(purpose, &services.ledger)
                     .await
                     .map_err(StartError::Keys)?;
             }
         }
-        let pack = match &config.analysis.policy_dir {
-            Some(dir) => policy::from_dir(dir),
-            None => policy::built_in(),
-        }
-        .map_err(|e| StartError::Analysis(format!("--policy-dir: {e}")))?;
-        let settings = Settings::from_args(&config.analysis).map_err(StartError::Analysis)?;
-        let submissions = Submissions::new(
-            db.conn.clone(),
-            ledger.clone(),
-            signing.clone(),
-            pack,
-            settings,
-        );
         if config.demo {
-            seed::demo(&accounts).await.map_err(StartError::Seed)?;
+            seed::demo(&services).await.map_err(StartError::Seed)?;
         }
-        let listener = TcpListener::bind(config.addr)
+        let listener = TcpListener::bind(config.http.addr)
             .await
             .map_err(|source| StartError::Bind {
-                addr: config.addr,
+                addr: config.http.addr,
                 source,
             })?;
         let mut config = config;
         if let Ok(local) = listener.local_addr() {
-            config.addr = local;
+            config.http.addr = local;
         }
-        let state = AppState {
-            leptos_options: leptos_options(&config),
+        let state = AppState::new(&config.http, &services, telemetry::metrics_handle());
+        Ok(Application {
+            listener,
+            state,
+            services,
             config: Arc::new(config),
-            db,
-            accounts,
-            audit: Audit::new(ledger.clone(), keys.clone()),
-            keys,
-            ledger,
-            signing,
-            submissions,
-            metrics: telemetry::metrics_handle(),
-            openapi: Arc::new(OnceLock::new()),
-        };
-        Ok(Application { listener, state })
+        })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.state.config.addr
+        self.config.http.addr
     }
 
-    /// The shared state (for tests that need to reach the database).
-    pub fn state(&self) -> &AppState {
-        &self.state
+    /// The services (for tests that need to reach the database).
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
     /// Serves until `shutdown` completes; requests in flight then finish, background tasks stop
@@ -141,18 +95,17 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let instance = self
-            .state
-            .config
-            .analysis
-            .instance
-            .clone()
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let workers = self
-            .state
-            .submissions
-            .spawn_workers(&instance, stop_rx.clone());
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stop_rx));
+        let workers = self.services.submissions.spawn_workers(
+            &self.config.instance,
+            self.config.workers,
+            stop_rx.clone(),
+        );
+        let housekeeping = tokio::spawn(housekeeping(
+            self.services.clone(),
+            self.state.metrics.clone(),
+            self.config.schedule,
+            stop_rx,
+        ));
         let router = build_app(self.state.clone());
         let served = axum::serve(
             self.listener,
@@ -166,7 +119,7 @@ impl Application {
         for w in workers {
             let _ = w.await;
         }
-        self.state.db.close().await;
+        self.services.close().await;
         tracing::info!("shutdown complete");
         served
     }
@@ -174,16 +127,21 @@ impl Application {
 
 /// Periodic work: metrics upkeep, purging expired sessions, ledger checkpoints and
 /// verification.
-async fn housekeeping(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn housekeeping(
+    state: Services,
+    metrics: PrometheusHandle,
+    schedule: ScheduleConfig,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut upkeep = tokio::time::interval(Duration::from_secs(5));
     let mut purge = tokio::time::interval(Duration::from_secs(600));
-    let mut checkpoint = tokio::time::interval(state.config.checkpoint_interval);
-    let mut verify = tokio::time::interval(state.config.verify_interval);
+    let mut checkpoint = tokio::time::interval(schedule.checkpoint_interval);
+    let mut verify = tokio::time::interval(schedule.verify_interval);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             _ = upkeep.tick() => {
-                state.metrics.run_upkeep();
+                metrics.run_upkeep();
                 if let Err(e) = state.submissions.upkeep().await {
                     tracing::warn!(error = %e, "queue upkeep failed");
                 }

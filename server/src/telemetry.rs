@@ -7,7 +7,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cli::LogFormat;
+use crate::cli::args::LogFormat;
 
 /// Installs the global log subscriber: human lines or JSON lines on standard error.
 pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {

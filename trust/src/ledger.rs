@@ -88,8 +88,42 @@ pub enum LedgerError {
         "the first {size} entries do not match the signed checkpoint of that size: an entry from {after} to {} was changed and the hashes after it recomputed (the checkpoint of size {after} still matches)", size - 1
     )]
     Root { size: u64, after: u64 },
+    #[error(
+        "the checkpoint of size {size} names the ledger `{found}`, not `{expected}`: it was signed for another ledger"
+    )]
+    Origin {
+        size: u64,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "no signed checkpoint covers the {entries} entries: nothing proves they are the ones the server wrote (sign one with `stellar ledger checkpoint`, or accept this with --allow-unsigned-tail)"
+    )]
+    NoCheckpoint { entries: u64 },
+    #[error(
+        "entries {covered} to {} are not covered by any signed checkpoint (the newest has size {covered}): they could have been added or changed by anyone with the database (sign a checkpoint, or accept this with --allow-unsigned-tail)", entries - 1
+    )]
+    UnsignedTail { covered: u64, entries: u64 },
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
+}
+
+/// What a verification demands beyond the signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expect<'a> {
+    /// The ledger's name: every checkpoint must carry it.
+    pub origin: &'a str,
+    /// Whether entries after the newest checkpoint (or all, without one) are accepted.
+    pub unsigned_tail: Tail,
+}
+
+/// Entries no signed checkpoint covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Fail: every entry must be covered by a signed checkpoint.
+    Refuse,
+    /// Accept them, and report how many there are (a warning for people to read).
+    Allow,
 }
 
 /// What a successful verification covered.
@@ -100,6 +134,8 @@ pub struct Verified {
     pub checkpoint: Option<Checkpoint>,
     /// How many signed checkpoints were checked.
     pub checkpoints: usize,
+    /// Entries after the newest checkpoint (only with [`Tail::Allow`]).
+    pub unsigned: u64,
 }
 
 /// Checks the chain of `entries` (which must start at seq 0).
@@ -128,19 +164,32 @@ pub fn verify_chain(entries: &[Entry]) -> Result<(), LedgerError> {
 }
 
 /// Verifies a ledger: the chain, every checkpoint's signature (by a ledger-checkpoint key the
-/// trust root admits at the checkpoint's time), and that the entries have the root each
-/// checkpoint signs. When entries were rewritten with recomputed hashes, the first checkpoint
-/// that no longer matches bounds the first bad entry: it lies after the last checkpoint that
-/// still matches.
+/// trust root admits at the checkpoint's time) and origin, and that the entries have the root
+/// each checkpoint signs. When entries were rewritten with recomputed hashes, the first
+/// checkpoint that no longer matches bounds the first bad entry: it lies after the last
+/// checkpoint that still matches.
+///
+/// **Fails closed:** entries that no signed checkpoint covers fail verification unless
+/// `expect.unsigned_tail` is [`Tail::Allow`]; the hash chain alone proves nothing against
+/// someone who can rewrite the whole table.
 pub fn verify(
     entries: &[Entry],
     checkpoint_notes: &[String],
     root: &TrustRoot,
+    expect: &Expect<'_>,
 ) -> Result<Verified, LedgerError> {
     verify_chain(entries)?;
     let mut checkpoints = Vec::with_capacity(checkpoint_notes.len());
     for note in checkpoint_notes {
-        checkpoints.push(Checkpoint::verify_with_root(note, root)?);
+        let cp = Checkpoint::verify_with_root(note, root)?;
+        if cp.origin != expect.origin {
+            return Err(LedgerError::Origin {
+                size: cp.size,
+                found: cp.origin,
+                expected: expect.origin.to_owned(),
+            });
+        }
+        checkpoints.push(cp);
     }
     checkpoints.sort_by_key(|c| c.size);
     let n = entries.len() as u64;
@@ -164,10 +213,22 @@ pub fn verify(
         }
         good_up_to = cp.size;
     }
+    let unsigned = n - good_up_to;
+    if unsigned > 0 && expect.unsigned_tail == Tail::Refuse {
+        return Err(if checkpoints.is_empty() {
+            LedgerError::NoCheckpoint { entries: n }
+        } else {
+            LedgerError::UnsignedTail {
+                covered: good_up_to,
+                entries: n,
+            }
+        });
+    }
     Ok(Verified {
         entries: n,
         checkpoints: checkpoints.len(),
         checkpoint: checkpoints.pop(),
+        unsigned,
     })
 }
 
@@ -365,6 +426,11 @@ mod tests {
         .sign("ledger", key)
     }
 
+    const STRICT: Expect<'static> = Expect {
+        origin: "test",
+        unsigned_tail: Tail::Refuse,
+    };
+
     fn root_of(key: &KeyPair) -> TrustRoot {
         TrustRoot::new(vec![TrustedKey::for_key(
             key.public(),
@@ -378,7 +444,7 @@ mod tests {
         let key = KeyPair::generate().expect("key");
         let entries = ledger(10);
         let notes = [signed(&entries[..4], &key), signed(&entries, &key)];
-        let v = verify(&entries, &notes, &root_of(&key)).expect("verifies");
+        let v = verify(&entries, &notes, &root_of(&key), &STRICT).expect("verifies");
         assert_eq!(v.entries, 10);
         assert_eq!(v.checkpoints, 2);
         assert_eq!(v.checkpoint.map(|c| c.size), Some(10));
@@ -394,14 +460,14 @@ mod tests {
         let mut edited = entries.clone();
         edited[4].subject = "forged".into();
         assert_eq!(
-            verify(&edited, &note, &keys),
+            verify(&edited, &note, &keys, &STRICT),
             Err(LedgerError::Content { seq: 4 })
         );
 
         let mut deleted = entries.clone();
         deleted.remove(6);
         assert_eq!(
-            verify(&deleted, &note, &keys),
+            verify(&deleted, &note, &keys, &STRICT),
             Err(LedgerError::Sequence {
                 expected: 6,
                 found: 7
@@ -411,7 +477,7 @@ mod tests {
         let mut swapped = entries.clone();
         swapped.swap(2, 3);
         assert_eq!(
-            verify(&swapped, &note, &keys),
+            verify(&swapped, &note, &keys, &STRICT),
             Err(LedgerError::Sequence {
                 expected: 2,
                 found: 3
@@ -428,7 +494,7 @@ mod tests {
             rewritten[i].entry_hash = rewritten[i].compute_hash();
         }
         assert_eq!(
-            verify(&rewritten, &note, &keys),
+            verify(&rewritten, &note, &keys, &STRICT),
             Err(LedgerError::Root { size: 10, after: 5 })
         );
 
@@ -436,8 +502,46 @@ mod tests {
         let mut revoked = root_of(&key);
         revoked.keys[0].revoked_at = Some(Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap());
         assert!(matches!(
-            verify(&entries, &note, &revoked),
+            verify(&entries, &note, &revoked, &STRICT),
             Err(LedgerError::Checkpoint(CheckpointError::KeyStatus(_)))
         ));
+    }
+
+    #[test]
+    fn unsigned_entries_and_foreign_checkpoints_fail_unless_allowed() {
+        let key = KeyPair::generate().expect("key");
+        let keys = root_of(&key);
+        let entries = ledger(10);
+        // No checkpoint at all.
+        assert_eq!(
+            verify(&entries, &[], &keys, &STRICT),
+            Err(LedgerError::NoCheckpoint { entries: 10 })
+        );
+        // Entries after the newest checkpoint.
+        let partial = [signed(&entries[..6], &key)];
+        assert_eq!(
+            verify(&entries, &partial, &keys, &STRICT),
+            Err(LedgerError::UnsignedTail {
+                covered: 6,
+                entries: 10
+            })
+        );
+        let lenient = Expect {
+            unsigned_tail: Tail::Allow,
+            ..STRICT
+        };
+        let v = verify(&entries, &partial, &keys, &lenient).expect("allowed");
+        assert_eq!(v.unsigned, 4);
+        // A checkpoint signed for another ledger.
+        let other = Expect {
+            origin: "another.example/ledger",
+            ..STRICT
+        };
+        assert!(matches!(
+            verify(&entries, &[signed(&entries, &key)], &keys, &other),
+            Err(LedgerError::Origin { size: 10, .. })
+        ));
+        // An empty ledger has nothing unsigned.
+        assert!(verify(&[], &[], &keys, &STRICT).is_ok());
     }
 }

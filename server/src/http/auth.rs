@@ -108,7 +108,7 @@ pub fn session_cookie(secure: bool, value: Option<(&str, i64)>) -> HeaderValue {
 
 /// The client address used for throttling.
 fn client_addr(state: &AppState, req: &Request) -> Option<String> {
-    if state.config.trust_proxy
+    if state.http.proxy.trust
         && let Some(first) = req
             .headers()
             .get("x-forwarded-for")
@@ -124,11 +124,11 @@ fn client_addr(state: &AppState, req: &Request) -> Option<String> {
 
 /// The origin this server answers as: the configured public URL, or the `Host` header.
 fn expected_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    if let Some(o) = &state.config.public_origin {
+    if let Some(o) = &state.http.public_origin {
         return Some(o.clone());
     }
     let host = headers.get(header::HOST)?.to_str().ok()?;
-    let scheme = if state.config.trust_proxy {
+    let scheme = if state.http.proxy.trust {
         headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
@@ -239,7 +239,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     let public = route
         .as_deref()
         .is_some_and(|r| access::lookup(req.method().as_str(), r) == Some(Access::Public));
-    let secure = state.config.secure_cookies;
+    let secure = state.http.secure_cookies;
     let mut clear_cookie = false;
     let mut resolved: Option<(Principal, Via)> = None;
     if let Some(auth) = req.headers().get(header::AUTHORIZATION) {
@@ -447,10 +447,8 @@ pub async fn login(
             let max_age = (session.expires_at - chrono::Utc::now())
                 .num_seconds()
                 .max(1);
-            let cookie = session_cookie(
-                state.config.secure_cookies,
-                Some((&session.secret, max_age)),
-            );
+            let cookie =
+                session_cookie(state.http.secure_cookies, Some((&session.secret, max_age)));
             let mut res = if html {
                 Redirect::to(&next).into_response()
             } else {
@@ -499,7 +497,7 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let secure = state.config.secure_cookies;
+    let secure = state.http.secure_cookies;
     if let Some(secret) = session_secret(&headers, secure) {
         state.accounts.logout(&secret).await?;
     }

@@ -58,13 +58,13 @@ async fn readyz(State(s): State<AppState>) -> Response {
     responses((status = 200, description = "Prometheus text exposition format", content_type = "text/plain"),
         (status = 401, body = Problem, content_type = "application/problem+json")))]
 async fn metrics(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &s.config.metrics_token {
+    if let Some(expected) = &s.http.metrics_token {
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if !constant_time_eq(given, expected) {
+        if !constant_time_eq(given, expected.expose()) {
             return Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "the metrics endpoint needs `Authorization: Bearer <metrics token>` (see `--metrics-token`)",

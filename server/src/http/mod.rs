@@ -35,8 +35,9 @@ use utoipa::openapi::security::{
 };
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::config::Config;
+use crate::config::HttpConfig;
 use crate::db::Db;
+use crate::services::Services;
 use crate::services::accounts::Accounts;
 use crate::services::audit::Audit;
 use crate::services::keys::Keyring;
@@ -48,7 +49,7 @@ use problem::Problem;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    pub config: Arc<Config>,
+    pub http: Arc<HttpConfig>,
     pub db: Db,
     pub accounts: Accounts,
     pub keys: Keyring,
@@ -60,6 +61,25 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The OpenAPI document, serialised once when the router is built.
     pub openapi: Arc<OnceLock<String>>,
+}
+
+impl AppState {
+    /// The state of a router over these services.
+    pub fn new(http: &HttpConfig, s: &Services, metrics: PrometheusHandle) -> Self {
+        AppState {
+            leptos_options: leptos_options(http),
+            http: Arc::new(http.clone()),
+            db: s.db.clone(),
+            accounts: s.accounts.clone(),
+            keys: s.keys.clone(),
+            ledger: s.ledger.clone(),
+            signing: s.signing.clone(),
+            submissions: s.submissions.clone(),
+            audit: s.audit.clone(),
+            metrics,
+            openapi: Arc::new(OnceLock::new()),
+        }
+    }
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -209,7 +229,8 @@ pub fn build_app(state: AppState) -> Router {
     let context = portal_context(&state);
     let routes = route_list();
     let pkg_dir = state.leptos_options.site_root.as_ref().to_owned() + "/pkg";
-    let config = state.config.clone();
+    let config = state.http.clone();
+    let max_bundle_bytes = state.submissions.settings().limits.max_bundle_bytes;
 
     Router::new()
         .merge(api)
@@ -224,7 +245,7 @@ pub fn build_app(state: AppState) -> Router {
             BodyLimits {
                 default: config.max_body_bytes,
                 // The multipart envelope around a bundle is small; 64 KiB covers it.
-                upload: usize::try_from(config.analysis.max_bundle_bytes)
+                upload: usize::try_from(max_bundle_bytes)
                     .unwrap_or(usize::MAX)
                     .saturating_add(64 * 1024),
             },
@@ -282,7 +303,7 @@ async fn limit_body(State(limits): State<BodyLimits>, req: Request, next: Next) 
 }
 
 /// Leptos options for serving the compiled portal from `site_root`.
-pub fn leptos_options(config: &Config) -> LeptosOptions {
+pub fn leptos_options(config: &HttpConfig) -> LeptosOptions {
     LeptosOptions::builder()
         .output_name("stellar")
         .site_root(config.site_root.to_string_lossy().into_owned())

@@ -16,8 +16,10 @@ use sea_orm::{
 };
 
 use super::ledger::{Ledger, Record};
-use super::throttle::{self, Limits};
+use super::throttle;
 use super::{db_error, timestamp};
+pub use crate::config::AuthSettings;
+use crate::config::ThrottleLimits as Limits;
 use crate::db::entities::{api_token, session, tenant, user};
 use crate::domain::{DisplayName, Password, TenantSlug, Username, token_name};
 use crate::secrets::{
@@ -30,14 +32,6 @@ pub const TOKEN_PREFIX: &str = "stl_";
 /// How often `last_seen_at` / `last_used_at` are written at most.
 const TOUCH_EVERY: TimeDelta = TimeDelta::seconds(60);
 
-/// Session and sign-in settings.
-#[derive(Debug, Clone, Copy)]
-pub struct AuthSettings {
-    pub session_ttl: Duration,
-    pub session_idle: Duration,
-    pub throttle: Limits,
-}
-
 /// A session just created: the secret goes into the cookie and is not stored.
 #[derive(Debug, Clone)]
 pub struct NewSession {
@@ -47,7 +41,7 @@ pub struct NewSession {
 }
 
 /// Accounts, backed by the database.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Accounts {
     conn: DatabaseConnection,
     settings: AuthSettings,

@@ -29,6 +29,7 @@ use trust::keys::{KeyId, KeyPair, PublicKey, Purpose, TrustRoot, TrustedKey};
 use super::db_error;
 use super::ledger::{Ledger, Record};
 use crate::db::entities::signing_key;
+use crate::domain::Secret;
 
 /// Where a key stands now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -79,7 +80,7 @@ pub enum Signer {
 pub struct Keyring {
     conn: DatabaseConnection,
     dir: PathBuf,
-    passphrase: Option<String>,
+    passphrase: Option<Secret>,
     cache: Arc<Mutex<HashMap<String, Arc<KeyPair>>>>,
 }
 
@@ -140,11 +141,11 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 impl Keyring {
-    pub fn new(conn: DatabaseConnection, dir: PathBuf, passphrase: Option<String>) -> Self {
+    pub fn new(conn: DatabaseConnection, dir: PathBuf, passphrase: Option<Secret>) -> Self {
         Keyring {
             conn,
             dir,
-            passphrase: passphrase.filter(|p| !p.is_empty()),
+            passphrase,
             cache: Arc::default(),
         }
     }
@@ -230,7 +231,7 @@ impl Keyring {
                 return Err(key_error(format!("cannot read `{}`: {e}", path.display())));
             }
         };
-        let pair = KeyPair::from_pkcs8_pem(&text, self.passphrase.as_deref())
+        let pair = KeyPair::from_pkcs8_pem(&text, self.passphrase.as_ref().map(Secret::expose))
             .map_err(|e| key_error(format!("`{}`: {e}", path.display())))?;
         if pair.id().0 != key_id {
             return Err(key_error(format!(
@@ -317,7 +318,7 @@ impl Keyring {
         let pair = KeyPair::generate().map_err(key_error)?;
         let key_id = pair.id().0;
         let pem = pair
-            .to_pkcs8_pem(self.passphrase.as_deref())
+            .to_pkcs8_pem(self.passphrase.as_ref().map(Secret::expose))
             .map_err(key_error)?;
         let path = match offline_out {
             Some(p) => p.to_path_buf(),

@@ -1,7 +1,9 @@
 //! The active policy pack: loaded and checked once at start-up (a pack with errors stops the
 //! server with its diagnostics), identified by name, version and the sha256 of its sources.
+//! Also how a pack directory is read from disk, which `stellar policy` shares, so that the
+//! server and the command line read a pack exactly alike.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use dsl::{CheckOptions, Schema};
@@ -103,11 +105,76 @@ pub fn built_in() -> Result<ActivePack, String> {
     finish(loaded, &roots)
 }
 
-/// A pack from a directory of `.spl` files, read exactly as `stellar policy` reads it (the
-/// same file-size limit and import rules).
-pub fn from_dir(dir: &Path) -> Result<ActivePack, String> {
-    use crate::policy_cli::{expand, read, relative};
-    let files = expand(&[dir.to_path_buf()])?;
+/// The pack the configuration names.
+pub fn load(source: &crate::config::PackSource) -> Result<ActivePack, String> {
+    match source {
+        crate::config::PackSource::BuiltIn => built_in(),
+        crate::config::PackSource::Dir(dir) => {
+            from_dir(dir).map_err(|e| format!("--policy-dir: {e}"))
+        }
+    }
+}
+
+/// Expands directories into their `.spl` files, sorted.
+pub fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| format!("cannot read the directory `{}`: {e}", p.display()))?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|f| f.extension().is_some_and(|x| x == "spl"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(format!("`{}` holds no `.spl` files", p.display()));
+            }
+            out.extend(found);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one policy file, refusing files larger than the language accepts.
+pub fn read(path: &Path) -> Result<String, String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    if meta.len() > dsl::parse::MAX_FILE_BYTES as u64 {
+        return Err(format!(
+            "`{}` is larger than {} bytes",
+            path.display(),
+            dsl::parse::MAX_FILE_BYTES
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
+}
+
+/// A path named inside a pack, relative to the file that names it, that stays inside the
+/// pack's directory tree.
+pub fn relative(from_file: &str, target: &str) -> Result<PathBuf, String> {
+    let t = Path::new(target);
+    if t.is_absolute() || t.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err("give a relative path without `..`".into());
+    }
+    let base = Path::new(from_file).parent().unwrap_or(Path::new(""));
+    Ok(base.join(t))
+}
+
+/// Loads (and checks) the pack made of these files and directories, resolving imports on
+/// disk.
+pub fn load_files(paths: &[PathBuf], options: &CheckOptions) -> Result<dsl::Loaded, String> {
+    load_files_recording(paths, options).map(|(loaded, _)| loaded)
+}
+
+/// [`load_files`], also returning every file read (roots and imports) with its text.
+fn load_files_recording(
+    paths: &[PathBuf],
+    options: &CheckOptions,
+) -> Result<(dsl::Loaded, Vec<(String, String)>), String> {
+    let files = expand(paths)?;
     let mut roots = Vec::new();
     for f in &files {
         roots.push((f.display().to_string(), read(f)?));
@@ -121,8 +188,15 @@ pub fn from_dir(dir: &Path) -> Result<ActivePack, String> {
             all.push((p.display().to_string(), text.clone()));
             Ok((p.display().to_string(), text))
         },
-        &options(),
+        options,
     );
+    Ok((loaded, all))
+}
+
+/// A pack from a directory of `.spl` files, read exactly as `stellar policy` reads it (the
+/// same file-size limit and import rules).
+pub fn from_dir(dir: &Path) -> Result<ActivePack, String> {
+    let (loaded, all) = load_files_recording(&[dir.to_path_buf()], &options())?;
     finish(loaded, &all)
 }
 

@@ -35,7 +35,7 @@ use super::ledger::{Ledger, Record};
 use super::policy::ActivePack;
 use super::signing::{Attested, Signing};
 use super::{db_error, timestamp};
-use crate::cli::AnalysisArgs;
+use crate::config::AnalysisConfig;
 use crate::db::entities::{job, publisher_key, submission, submission_blob, tenant, verdict};
 
 /// Who sees every tenant's submissions.
@@ -55,56 +55,8 @@ impl From<AppError> for SubmitError {
     }
 }
 
-/// Settings built from the flags.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub limits: plugin::Limits,
-    pub caps: plugin::sandbox::Caps,
-    pub advisories: Vec<plugin::sbom::Advisory>,
-    pub hosts: Vec<semver::Version>,
-    pub max_attempts: u32,
-    pub lease: Duration,
-    pub workers: usize,
-}
-
-impl Settings {
-    /// Reads and checks the flags (and the files they name).
-    pub fn from_args(a: &AnalysisArgs) -> Result<Self, String> {
-        let read = |p: &std::path::Path, flag: &str| {
-            std::fs::read_to_string(p)
-                .map_err(|e| format!("--{flag}: cannot read `{}`: {e}", p.display()))
-        };
-        let advisories = match &a.advisories {
-            Some(p) => plugin::sbom::parse_advisories(&read(p, "advisories")?)
-                .map_err(|e| format!("--advisories `{}`: {e}", p.display()))?,
-            None => plugin::sbom::parse_advisories(plugin::sbom::DEFAULT_ADVISORIES)?,
-        };
-        let hosts = match &a.host_matrix {
-            Some(p) => plugin::sbom::parse_hosts(&read(p, "host-matrix")?)
-                .map_err(|e| format!("--host-matrix `{}`: {e}", p.display()))?,
-            None => plugin::sbom::parse_hosts(plugin::sbom::DEFAULT_HOSTS)?,
-        };
-        Ok(Settings {
-            limits: plugin::Limits {
-                max_bundle_bytes: a.max_bundle_bytes,
-                max_files: a.max_bundle_files,
-                max_uncompressed_bytes: a.max_uncompressed_bytes,
-                max_ratio: a.max_compression_ratio,
-                ..plugin::Limits::default()
-            },
-            caps: plugin::sandbox::Caps {
-                max_memory_bytes: a.sandbox_max_memory_mb.saturating_mul(1024 * 1024),
-                max_fuel: plugin::sandbox::Caps::default().max_fuel,
-                max_timeout: Duration::from_millis(a.sandbox_max_timeout_ms),
-            },
-            advisories,
-            hosts,
-            max_attempts: a.job_attempts,
-            lease: Duration::from_secs(a.job_lease_secs),
-            workers: a.workers,
-        })
-    }
-}
+/// The intake and analysis settings.
+pub type Settings = AnalysisConfig;
 
 /// Submissions, verdicts, publisher keys and the analysis workers.
 #[derive(Clone)]
@@ -118,10 +70,6 @@ pub struct Submissions {
     /// Bundles unpacked at once: each may hold its bundle and its expanded files in memory.
     intake: Arc<tokio::sync::Semaphore>,
 }
-
-/// Bundles checked at intake at the same time (each may hold up to the bundle limit plus the
-/// uncompressed limit in memory); further uploads wait their turn.
-pub const CONCURRENT_INTAKES: usize = 4;
 
 impl std::fmt::Debug for Submissions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,9 +104,9 @@ impl Submissions {
             ledger,
             signing,
             pack,
+            intake: Arc::new(tokio::sync::Semaphore::new(settings.max_concurrent_uploads)),
             settings: Arc::new(settings),
             wake: Arc::new(tokio::sync::Notify::new()),
-            intake: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_INTAKES)),
         }
     }
 
@@ -664,9 +612,10 @@ impl Submissions {
     pub fn spawn_workers(
         &self,
         instance: &str,
+        workers: usize,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {
-        (0..self.settings.workers)
+        (0..workers)
             .map(|i| {
                 let me = self.clone();
                 let owner = format!("{instance}/{i}");

@@ -1,8 +1,6 @@
 //! Sign-in throttling: failed attempts counted per username and per client address in the
 //! database (so that every instance sees them), with a lock that doubles while attempts go on.
 
-use std::time::Duration;
-
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
@@ -14,14 +12,7 @@ const WINDOW: TimeDelta = TimeDelta::minutes(15);
 /// The longest lock.
 const MAX_LOCK: TimeDelta = TimeDelta::hours(24);
 
-/// Throttling limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Failures within the window before the key is locked.
-    pub max_failures: u32,
-    /// How long the first lock lasts.
-    pub lockout: Duration,
-}
+pub use crate::config::ThrottleLimits as Limits;
 
 /// The key for a username.
 pub fn user_key(username: &str) -> String {

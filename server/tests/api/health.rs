@@ -37,7 +37,7 @@ async fn readyz_is_503_when_the_database_is_gone() {
 async fn readyz_is_503_until_migrations_are_applied() {
     let db = TestDb::new().await;
     let mut config = test_config(&db);
-    config.skip_migrations = true;
+    config.services.migrate = false;
     config.demo = false;
     let app = spawn_on(db, config).await;
     let res = app.client().get(app.url("/readyz")).send().await.unwrap();
@@ -101,7 +101,9 @@ async fn metrics_use_route_templates_never_raw_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_token_is_required_when_configured() {
-    let app = spawn_app_with(|c| c.metrics_token = Some("scrape-secret".into())).await;
+    let app =
+        spawn_app_with(|c| c.http.metrics_token = stellar::config::Secret::new("scrape-secret"))
+            .await;
     let res = app.client().get(app.url("/metrics")).send().await.unwrap();
     problem(res, 401).await;
     let res = app

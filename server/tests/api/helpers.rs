@@ -3,13 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Once;
-use std::time::Duration;
 
+use clap::Parser;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, StatusCode, redirect};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
-use stellar::cli::{KeyArgs, LogFormat};
+use stellar::cli::args::{Cli, Command, LogFormat};
 use stellar::config::Config;
 use stellar::startup::Application;
 use tokio::sync::oneshot;
@@ -137,36 +137,40 @@ impl Drop for TestDb {
     }
 }
 
-/// The configuration tests start from.
+/// The configuration tests start from: the flags of `stellar serve`, checked exactly as the
+/// binary checks them.
 pub fn test_config(db: &TestDb) -> Config {
-    Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: db.url.clone(),
-        demo: true,
-        skip_migrations: false,
-        log_format: LogFormat::Human,
-        log: "info".into(),
-        site_root: PathBuf::from("target/site"),
-        public_origin: None,
-        secure_cookies: false,
-        session_ttl: Duration::from_secs(3600),
-        session_idle: Duration::from_secs(3600),
-        login_max_failures: 5,
-        login_lockout: Duration::from_secs(60),
-        max_body_bytes: 64 * 1024,
-        max_header_bytes: 16 * 1024,
-        request_timeout: Duration::from_secs(30),
-        metrics_token: None,
-        trust_proxy: false,
-        keys: KeyArgs {
-            key_dir: db.dir.join("keys"),
-            key_passphrase: None,
-            ledger_origin: "stellar.test/ledger".into(),
-        },
-        checkpoint_interval: Duration::from_secs(3600),
-        verify_interval: Duration::from_secs(3600),
-        analysis: stellar::cli::AnalysisArgs::default(),
-    }
+    let key_dir = db.dir.join("keys");
+    let cli = Cli::try_parse_from([
+        "stellar",
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--database-url",
+        &db.url,
+        "--demo",
+        "--site-root",
+        "target/site",
+        "--session-ttl",
+        "3600",
+        "--session-idle",
+        "3600",
+        "--max-body-bytes",
+        "65536",
+        "--key-dir",
+        key_dir.to_str().expect("key dir"),
+        "--ledger-origin",
+        "stellar.test/ledger",
+        "--checkpoint-interval",
+        "3600",
+        "--verify-interval",
+        "3600",
+    ])
+    .expect("test flags");
+    let Command::Serve(args) = cli.command else {
+        panic!("not serve")
+    };
+    Config::from_args(*args).expect("test configuration")
 }
 
 /// A running server.

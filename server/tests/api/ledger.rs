@@ -330,6 +330,8 @@ fn verify_db(app: &TestApp, root: &std::path::Path) -> (bool, String, String) {
             &app.db.url,
             "--trust-root",
             root.to_str().unwrap(),
+            "--origin",
+            "stellar.test/ledger",
         ],
         None,
         false,
@@ -475,6 +477,8 @@ async fn the_export_verifies_offline_and_a_changed_line_is_named() {
             file.to_str().unwrap().into(),
             "--trust-root".into(),
             root.to_str().unwrap().into(),
+            "--origin".into(),
+            "stellar.test/ledger".into(),
         ]
     };
     let run = |file: &std::path::Path| {

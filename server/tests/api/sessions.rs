@@ -54,8 +54,8 @@ async fn login_sets_an_http_only_same_site_cookie_and_me_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_tls_the_cookie_is_secure_and_host_prefixed() {
     let app = spawn_app_with(|c| {
-        c.public_origin = Some("https://stellar.example".into());
-        c.secure_cookies = true;
+        c.http.public_origin = Some("https://stellar.example".into());
+        c.http.secure_cookies = true;
     })
     .await;
     let res = app
@@ -203,7 +203,7 @@ async fn logout_ends_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_expire() {
-    let app = spawn_app_with(|c| c.session_ttl = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.services.auth.session_ttl = Duration::from_secs(1)).await;
     // Keep sending the cookie after it expired, as a client that ignores Max-Age would.
     let res = app
         .client()
@@ -261,7 +261,7 @@ async fn sessions_expire() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_expire() {
-    let app = spawn_app_with(|c| c.session_idle = Duration::from_secs(1)).await;
+    let app = spawn_app_with(|c| c.services.auth.session_idle = Duration::from_secs(1)).await;
     let s = app.session("admin").await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let res = s.client.get(app.url("/api/v1/me")).send().await.unwrap();

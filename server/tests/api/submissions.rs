@@ -447,7 +447,8 @@ fn replace(files: &[(String, Vec<u8>)], name: &str, data: Vec<u8>) -> Vec<(Strin
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_bundles_are_refused_with_a_clear_error_and_nothing_stored() {
     // A small bundle limit so that "twice the limit" is quick to send.
-    let app = spawn_app_with(|c| c.analysis.max_bundle_bytes = 8 * 1024 * 1024).await;
+    let app =
+        spawn_app_with(|c| c.services.analysis.limits.max_bundle_bytes = 8 * 1024 * 1024).await;
     let token = app.token("partner-acme").await;
     let acme = app.bearer(&token);
     let good = good_files();
@@ -613,8 +614,8 @@ async fn hostile_bundles_are_refused_with_a_clear_error_and_nothing_stored() {
 async fn a_job_that_keeps_failing_ends_as_failed_without_blocking_the_queue() {
     // This instance only takes submissions; a second one, started later, analyses them.
     let app = spawn_app_with(|c| {
-        c.analysis.job_attempts = 2;
-        c.analysis.workers = 0;
+        c.services.analysis.max_attempts = 2;
+        c.workers = 0;
     })
     .await;
     let acme = app.bearer(&app.token("partner-acme").await);
@@ -643,7 +644,7 @@ async fn a_job_that_keeps_failing_ends_as_failed_without_blocking_the_queue() {
         .expect("json");
     let mut config = test_config(&app.db);
     config.demo = false;
-    config.analysis.workers = 1;
+    config.workers = 1;
     let worker = stellar::startup::Application::build(config)
         .await
         .expect("worker instance");

@@ -2,73 +2,14 @@
 //! offline, with the same checker and evaluator the server runs.
 
 use std::io::IsTerminal;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::NaiveDate;
-use clap::{Args, Subcommand, ValueEnum};
 use dsl::{CheckOptions, EvalOptions, Loaded, Schema};
 
-/// Output for people or for tools.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum PolicyCommand {
-    /// Check policy files: syntax, types against the fact schema, and lints. Exits 1 on errors.
-    Check {
-        /// Policy files (`.spl`) or directories of them.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Format policy files in place (or only check that they are formatted).
-    Fmt {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        /// Change nothing; exit 1 if a file is not formatted.
-        #[arg(long)]
-        check: bool,
-    },
-    /// Run the test blocks of a pack and report rule coverage. Exits 1 if a test fails.
-    Test {
-        /// The pack's directory, or its files.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Evaluate a pack on facts. Exits 0 on pass, 2 on warn, 1 on deny.
-    Eval {
-        /// The pack's files or directory.
-        #[arg(long = "policy", required = true, num_args = 1..)]
-        policy: Vec<PathBuf>,
-        /// The facts, as JSON (`-` for standard input).
-        #[arg(long)]
-        input: PathBuf,
-        /// Also say, for every rule that did not fire, which condition stopped it.
-        #[arg(long)]
-        explain: bool,
-        #[command(flatten)]
-        common: Common,
-    },
-    /// Print the fact schema as JSON Schema.
-    Schema,
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct Common {
-    /// `text` for people, `json` for tools.
-    #[arg(long, value_enum, default_value = "text")]
-    pub format: Format,
-    /// The date waivers are judged against (default: today, UTC).
-    #[arg(long)]
-    pub today: Option<NaiveDate>,
-}
+use super::args::{Common, PolicyCommand, PolicyFormat as Format};
+use crate::services::policy::{self, read, relative};
 
 /// Exit code for a usage or load problem (as opposed to a verdict).
 const EXIT_TROUBLE: u8 = 3;
@@ -86,68 +27,8 @@ fn options(common: &Common) -> CheckOptions {
     }
 }
 
-/// Expands directories into their `.spl` files, sorted.
-pub(crate) fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .map_err(|e| format!("cannot read the directory `{}`: {e}", p.display()))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|f| f.extension().is_some_and(|x| x == "spl"))
-                .collect();
-            found.sort();
-            if found.is_empty() {
-                return Err(format!("`{}` holds no `.spl` files", p.display()));
-            }
-            out.extend(found);
-        } else {
-            out.push(p.clone());
-        }
-    }
-    Ok(out)
-}
-
-pub(crate) fn read(path: &Path) -> Result<String, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-    if meta.len() > dsl::parse::MAX_FILE_BYTES as u64 {
-        return Err(format!(
-            "`{}` is larger than {} bytes",
-            path.display(),
-            dsl::parse::MAX_FILE_BYTES
-        ));
-    }
-    std::fs::read_to_string(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))
-}
-
-/// A path named inside a pack, relative to the file that names it, that stays inside the
-/// pack's directory tree.
-pub(crate) fn relative(from_file: &str, target: &str) -> Result<PathBuf, String> {
-    let t = Path::new(target);
-    if t.is_absolute() || t.components().any(|c| matches!(c, Component::ParentDir)) {
-        return Err("give a relative path without `..`".into());
-    }
-    let base = Path::new(from_file).parent().unwrap_or(Path::new(""));
-    Ok(base.join(t))
-}
-
 fn load_pack(paths: &[PathBuf], options: &CheckOptions) -> Result<Loaded, String> {
-    let files = expand(paths)?;
-    let mut roots = Vec::new();
-    for f in &files {
-        roots.push((f.display().to_string(), read(f)?));
-    }
-    Ok(dsl::load(
-        roots,
-        |from, target| {
-            let p = relative(from, target)?;
-            let text = read(&p)?;
-            Ok((p.display().to_string(), text))
-        },
-        options,
-    ))
+    policy::load_files(paths, options)
 }
 
 fn print_diagnostics(loaded: &Loaded, format: Format) {
@@ -311,7 +192,7 @@ fn trouble(message: &str) -> ExitCode {
 }
 
 fn fmt(paths: &[PathBuf], check: bool) -> ExitCode {
-    let files = match expand(paths) {
+    let files = match policy::expand(paths) {
         Ok(f) => f,
         Err(e) => return trouble(&e),
     };
