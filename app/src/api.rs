@@ -11,9 +11,9 @@ use leptos::server_fn::codec::GetUrl;
 
 use crate::error::AppError;
 use crate::types::{
-    ApiToken, CreatedApiToken, Dashboard, LedgerCheckpoint, LedgerFilter, LedgerPage, LedgerProof,
-    LedgerStatus, LedgerVerification, SubmissionDetail, SubmissionFilter, SubmissionPage, Tenant,
-    User,
+    ApiToken, CreatedApiToken, Dashboard, LedgerCheckpoint, LedgerEntryView, LedgerFilter,
+    LedgerPage, LedgerStatus, LedgerVerification, SubmissionDetail, SubmissionFilter,
+    SubmissionPage, Tenant, User,
 };
 
 /// Counts for the dashboard, scoped to the caller's tenant for partners.
@@ -110,6 +110,9 @@ pub async fn create_token(
     name: String,
     user: String,
     expires_in_days: String,
+    scope_read: Option<String>,
+    scope_submit: Option<String>,
+    scope_admin: Option<String>,
 ) -> Result<CreatedApiToken, AppError> {
     let _ = csrf_token; // checked by the server before this runs
     let who = backend::principal()?;
@@ -123,10 +126,19 @@ pub async fn create_token(
         })?),
     };
     let user = Some(user.trim().to_owned()).filter(|u| !u.is_empty());
+    let scopes: Vec<crate::authz::Scope> = [
+        (scope_read, crate::authz::Scope::Read),
+        (scope_submit, crate::authz::Scope::Submit),
+        (scope_admin, crate::authz::Scope::Admin),
+    ]
+    .into_iter()
+    .filter_map(|(field, scope)| field.map(|_| scope))
+    .collect();
     let input = crate::types::NewApiToken {
         name,
         user,
         expires_in_days,
+        scopes: Some(scopes),
     };
     backend::respond(backend::backend()?.create_token(&who, input).await)
 }
@@ -153,11 +165,12 @@ pub async fn get_ledger_entries(filter: LedgerFilter) -> Result<LedgerPage, AppE
     backend::respond(backend::ledger()?.ledger_entries(&who, filter).await)
 }
 
-/// One entry with its inclusion proof in the newest checkpoint (secops, admin).
+/// One entry, with its inclusion proof in the newest checkpoint once one covers it (secops,
+/// admin).
 #[server(prefix = "/portal/api", endpoint = "ledger/proof", input = GetUrl)]
-pub async fn get_ledger_proof(seq: u64) -> Result<LedgerProof, AppError> {
+pub async fn get_ledger_proof(seq: u64) -> Result<LedgerEntryView, AppError> {
     let who = backend::principal()?;
-    backend::respond(backend::ledger()?.ledger_proof(&who, seq, None).await)
+    backend::respond(backend::ledger()?.ledger_entry_view(&who, seq).await)
 }
 
 /// Verifies the whole ledger now (secops, admin).
@@ -204,18 +217,46 @@ pub mod backend {
     /// a request without one is anonymous.
     #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct Principal {
-        /// Database id of the user.
+        /// Database id of the user (0 for the operator, who is no user).
         pub user_id: i32,
         /// Database id of the partner's tenant.
         pub tenant_id: Option<i32>,
         pub me: Me,
         /// Set for session (cookie) authentication, absent for API tokens.
         pub csrf_token: Option<String>,
+        /// What the credential may be used for: every scope for a session, the token's own
+        /// for an API token.
+        pub scopes: Vec<crate::authz::Scope>,
     }
 
     impl Principal {
         pub fn role(&self) -> Role {
             self.me.role
+        }
+
+        /// Whoever runs a command-line verb against the database and the key directory
+        /// (`stellar admin …`, `stellar key …`): they hold everything an administrator could
+        /// reach, and act with an administrator's rights. Recorded as `name` in the ledger
+        /// (`cli:<operating-system user>`, or `system` for the server's own work).
+        pub fn operator(name: impl Into<String>) -> Principal {
+            let name = name.into();
+            Principal {
+                user_id: 0,
+                tenant_id: None,
+                me: Me {
+                    display_name: name.clone(),
+                    username: name,
+                    role: Role::Admin,
+                    tenant: None,
+                },
+                csrf_token: None,
+                scopes: crate::authz::Scope::ALL.to_vec(),
+            }
+        }
+
+        /// Whether this is the command-line operator rather than a signed-in user.
+        pub fn is_operator(&self) -> bool {
+            self.user_id == 0
         }
     }
 
@@ -264,6 +305,12 @@ pub mod backend {
             seq: u64,
             size: Option<u64>,
         ) -> Result<LedgerProof, AppError>;
+        /// One entry, and its proof once a checkpoint covers it.
+        async fn ledger_entry_view(
+            &self,
+            who: &Principal,
+            seq: u64,
+        ) -> Result<LedgerEntryView, AppError>;
         async fn verify_ledger(&self, who: &Principal) -> Result<LedgerVerification, AppError>;
         async fn checkpoint_ledger(&self, who: &Principal) -> Result<LedgerCheckpoint, AppError>;
     }

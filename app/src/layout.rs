@@ -6,12 +6,13 @@ use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
+use crate::authz::Action;
 use crate::error::AppError;
 use crate::pages::{
     AdminPage, DashboardPage, LedgerPage, LoginPage, SubmissionPage, SubmissionsPage, TokensPage,
     UploadPage,
 };
-use crate::types::{Role, SessionView};
+use crate::types::SessionView;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -152,8 +153,8 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
                 <li>
                     <A href="/tokens">"API tokens"</A>
                 </li>
-                {crate::routes::AUDITORS
-                    .contains(&role)
+                {Action::ReadLedger
+                    .allows(role)
                     .then(|| {
                         view! {
                             <li>
@@ -161,7 +162,7 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
                             </li>
                         }
                     })}
-                {(role == Role::Admin)
+                {Action::ManageAccounts.allows(role)
                     .then(|| {
                         view! {
                             <li>
@@ -275,11 +276,11 @@ impl Denied {
     }
 }
 
-/// Checks the session against the roles a page allows.
-pub(crate) fn require(roles: &[Role]) -> Result<SessionView, Denied> {
+/// Checks the session against the action a page needs.
+pub(crate) fn require(action: Action) -> Result<SessionView, Denied> {
     let Session(session) = expect_context();
     match session {
-        Some(s) if roles.contains(&s.me.role) => Ok(s),
+        Some(s) if action.allows(s.me.role) => Ok(s),
         Some(_) => Err(Denied::Forbidden),
         None => Err(Denied::SignedOut),
     }

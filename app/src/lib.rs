@@ -5,6 +5,7 @@
 //! `ssr`). With feature `hydrate` the same components run in the browser.
 
 pub mod api;
+pub mod authz;
 pub mod error;
 mod layout;
 mod pages;
@@ -14,27 +15,17 @@ pub use layout::{App, shell};
 
 /// Page paths and who may open them: the server's access table and the tests read these.
 pub mod routes {
-    use crate::types::Role;
+    use crate::authz::Action;
 
-    /// Every role: any signed-in user.
-    pub const ANY_ROLE: &[Role] = &Role::ALL;
-    /// The administrators.
-    pub const ADMINS: &[Role] = &[Role::Admin];
-    /// Who may inspect the audit ledger.
-    pub const AUDITORS: &[Role] = &[Role::Secops, Role::Admin];
-
-    /// Who may upload plugins.
-    pub const PARTNERS: &[Role] = &[Role::Partner];
-
-    /// The portal's pages: path, and the roles that may open it (`None`: public).
-    pub const PAGES: &[(&str, Option<&[Role]>)] = &[
+    /// The portal's pages: path, and the action opening it needs (`None`: public).
+    pub const PAGES: &[(&str, Option<Action>)] = &[
         ("/login", None),
-        ("/", Some(ANY_ROLE)),
-        ("/tokens", Some(ANY_ROLE)),
-        ("/admin", Some(ADMINS)),
-        ("/ledger", Some(AUDITORS)),
-        ("/submissions", Some(ANY_ROLE)),
-        ("/submissions/new", Some(PARTNERS)),
-        ("/submissions/{id}", Some(ANY_ROLE)),
+        ("/", Some(Action::UseAccount)),
+        ("/tokens", Some(Action::UseAccount)),
+        ("/admin", Some(Action::ManageAccounts)),
+        ("/ledger", Some(Action::ReadLedger)),
+        ("/submissions", Some(Action::ReadSubmissions)),
+        ("/submissions/new", Some(Action::Submit)),
+        ("/submissions/{id}", Some(Action::ReadSubmissions)),
     ];
 }

@@ -189,6 +189,10 @@ pub struct UserUpdate {
     /// At least 12 characters; ends the user's sessions.
     #[serde(default)]
     pub password: Option<String>,
+    /// With a new password (or when disabling): also revoke every API token of the user, so
+    /// that a leaked token stops working together with the old password.
+    #[serde(default)]
+    pub revoke_tokens: bool,
 }
 
 /// An API token, without its secret.
@@ -206,6 +210,8 @@ pub struct ApiToken {
     pub last_used_at: Option<String>,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// What the token may be used for.
+    pub scopes: Vec<crate::authz::Scope>,
 }
 
 /// Input for creating an API token.
@@ -220,6 +226,10 @@ pub struct NewApiToken {
     /// Days until the token expires; none means it lasts until revoked.
     #[serde(default)]
     pub expires_in_days: Option<u32>,
+    /// What the token may be used for (`read`, `submit`, `admin`); every scope when omitted.
+    /// A token cannot get a scope the credential that creates it lacks.
+    #[serde(default)]
+    pub scopes: Option<Vec<crate::authz::Scope>>,
 }
 
 /// A newly created token: the only time its secret is shown.
@@ -369,6 +379,16 @@ pub struct LedgerProof {
     pub checkpoint: String,
 }
 
+/// One entry as the portal shows it: the entry, and its inclusion proof once a signed
+/// checkpoint covers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntryView {
+    pub entry: LedgerEntry,
+    pub proof: Option<LedgerProof>,
+    /// Why there is no proof yet (no checkpoint covers the entry).
+    pub uncovered: Option<String>,
+}
+
 /// A consistency proof between two signed checkpoints; also a bundle for
 /// `stellar ledger verify --proof`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -476,12 +496,100 @@ pub struct PackInfo {
     pub sha256: String,
 }
 
+/// What became of a submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum SubmissionStatus {
+    /// Waiting for (or in) analysis.
+    Queued,
+    /// Judged: it has a verdict.
+    Done,
+    /// The analysis could not finish; the error says why.
+    Failed,
+}
+
+/// The decision of a verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Pass,
+    Warn,
+    Deny,
+}
+
+/// A stored status or decision that is none of the known names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a known value")]
+pub struct UnknownValue(pub String);
+
+impl SubmissionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubmissionStatus::Queued => "queued",
+            SubmissionStatus::Done => "done",
+            SubmissionStatus::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for SubmissionStatus {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "queued" => Ok(SubmissionStatus::Queued),
+            "done" => Ok(SubmissionStatus::Done),
+            "failed" => Ok(SubmissionStatus::Failed),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pass => "pass",
+            Decision::Warn => "warn",
+            Decision::Deny => "deny",
+        }
+    }
+
+    /// Whether a submission with this decision may be released.
+    pub fn accepted(self) -> bool {
+        !matches!(self, Decision::Deny)
+    }
+}
+
+impl std::str::FromStr for Decision {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pass" => Ok(Decision::Pass),
+            "warn" => Ok(Decision::Warn),
+            "deny" => Ok(Decision::Deny),
+            other => Err(UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for SubmissionStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Decision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The immutable verdict on a submission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SubmissionVerdict {
-    /// `pass`, `warn` or `deny`.
-    pub decision: String,
+    pub decision: Decision,
     pub pack: PackInfo,
     /// sha256 of the bundle judged.
     pub bundle_sha256: String,
@@ -501,10 +609,9 @@ pub struct SubmissionSummary {
     pub tenant: String,
     pub plugin: String,
     pub version: String,
-    /// `queued`, `running`, `done` or `failed`.
-    pub status: String,
-    /// `pass`, `warn` or `deny` once judged.
-    pub decision: Option<String>,
+    pub status: SubmissionStatus,
+    /// Set once judged.
+    pub decision: Option<Decision>,
     pub findings: u32,
     pub bundle_sha256: String,
     pub filename: String,
@@ -521,8 +628,8 @@ pub struct SubmissionSummary {
 pub struct PluginVersion {
     pub submission: String,
     pub version: String,
-    pub decision: Option<String>,
-    pub status: String,
+    pub decision: Option<Decision>,
+    pub status: SubmissionStatus,
     pub created_at: String,
     /// Permissions added and removed against the version before it.
     pub added_permissions: Vec<String>,
@@ -549,7 +656,7 @@ pub struct SubmissionFilter {
     /// Tenant slug (staff only; partners always see their own tenant).
     pub tenant: Option<String>,
     pub plugin: Option<String>,
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
     /// Page size (default 50, at most 200).
     pub limit: Option<u64>,
     /// Skip this many.
@@ -576,7 +683,26 @@ pub struct PublisherKey {
     pub public_key_pem: String,
     pub created_by: String,
     pub created_at: String,
+    /// Signatures by the key count only once secops or an administrator approved it.
+    pub approved_at: Option<String>,
+    pub approved_by: Option<String>,
     pub revoked_at: Option<String>,
+    pub revoked_by: Option<String>,
+    /// `pending` (waits for approval), `approved` or `revoked`.
+    pub state: PublisherKeyState,
+}
+
+/// Where a publisher key stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PublisherKeyState {
+    /// Registered; its signatures do not count until approved.
+    Pending,
+    /// Its signatures count.
+    Approved,
+    /// Its signatures no longer count.
+    Revoked,
 }
 
 /// Input for registering a publisher key.

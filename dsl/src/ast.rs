@@ -90,6 +90,17 @@ pub enum Effect {
     Info,
 }
 
+impl Effect {
+    /// The effect's name, as policies and the wire spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effect::Deny => "deny",
+            Effect::Warn => "warn",
+            Effect::Info => "info",
+        }
+    }
+}
+
 /// Whether a rule's findings count toward the decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -170,6 +181,23 @@ pub enum Decision {
     Pass,
     Warn,
     Deny,
+}
+
+impl Decision {
+    /// The decision's name, as the wire, the ledger and the command line spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Pass => "pass",
+            Decision::Warn => "warn",
+            Decision::Deny => "deny",
+        }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -293,6 +293,23 @@ impl Pack {
         value::from_json_text(text, &self.schema.root, MAX_INPUT_BYTES)
     }
 
+    /// Reads typed facts (any value that serializes to the schema's shape, such as the
+    /// analysis's facts) against the schema, without a round trip through text.
+    pub fn facts_from<T: Serialize>(&self, facts: &T) -> Result<Value, InputError> {
+        let json = serde_json::to_value(facts).map_err(|e| InputError::Json(e.to_string()))?;
+        value::from_json_tree(&json, &self.schema.root)
+    }
+
+    /// Evaluates the pack on typed facts (see [`Pack::facts_from`]).
+    pub fn evaluate_facts<T: Serialize>(
+        &self,
+        facts: &T,
+        options: &EvalOptions,
+    ) -> Result<Verdict, InputError> {
+        let facts = self.facts_from(facts)?;
+        Ok(self.evaluate(&facts, options))
+    }
+
     /// Evaluates the pack on facts given as JSON text.
     pub fn evaluate_json(&self, text: &str, options: &EvalOptions) -> Result<Verdict, InputError> {
         let facts = self.facts_from_json(text)?;

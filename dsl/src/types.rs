@@ -324,6 +324,14 @@ impl Schema {
                 field("removed_permissions", strings(), "Permissions dropped"),
             ],
         );
+        let network = record(
+            "network",
+            vec![field(
+                "internal",
+                strings(),
+                "Declared `net:` permissions that name a loopback, private, link-local or cloud-metadata address (never reachable, whatever the rules say)",
+            )],
+        );
         let hosts = record(
             "hosts",
             vec![
@@ -383,6 +391,11 @@ impl Schema {
                     "hosts",
                     Type::optional(hosts),
                     "The host compatibility matrix",
+                ),
+                field(
+                    "network",
+                    Type::optional(network),
+                    "What the declared network permissions point at",
                 ),
             ],
         );

@@ -338,6 +338,15 @@ fn path_text(root: &str, segs: &[Seg<'_>]) -> String {
     out
 }
 
+/// Reads a JSON tree against a type: straight into values, and only when that fails a second
+/// time through [`from_json`], to name the path at fault.
+pub fn from_json_tree(json: &serde_json::Value, ty: &Type) -> Result<Value, InputError> {
+    if let Ok(v) = serde::de::DeserializeSeed::deserialize(Seed(ty), json) {
+        return Ok(v);
+    }
+    from_json(json, ty, "input")
+}
+
 /// Reads a JSON value against a type; `path` names it in errors.
 pub fn from_json(json: &serde_json::Value, ty: &Type, path: &str) -> Result<Value, InputError> {
     let mut segs = Vec::new();

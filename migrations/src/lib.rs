@@ -10,6 +10,7 @@ pub use sea_orm_migration::prelude::*;
 mod m0001_accounts;
 mod m0002_trust;
 mod m0003_submissions;
+mod m0004_hardening;
 
 /// Runs Stellar's migrations in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_trust::Migration),
             Box::new(m0003_submissions::Migration),
+            Box::new(m0004_hardening::Migration),
         ]
     }
 }

@@ -5,7 +5,7 @@
 //! ```text
 //! bytes ──inspect──▶ Inspected (refused here: unsafe archive, bad manifest, bad module)
 //!                        │
-//!                        └──analyse(Context)──▶ facts (JSON, the policy language's schema)
+//!                        └──analyse(Context)──▶ Facts (typed, the policy language's schema)
 //! ```
 //!
 //! **Boundary:** no database, HTTP or async; only [`pack`] touches the file system.
@@ -13,6 +13,7 @@
 //! time limits.
 
 pub mod bundle;
+pub mod facts;
 pub mod manifest;
 pub mod pack;
 pub mod sandbox;
@@ -20,11 +21,11 @@ pub mod sbom;
 pub mod wasm;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 use trust::dsse::{Envelope, INTOTO_PAYLOAD_TYPE, Statement, pae};
 use trust::keys::PublicKey;
 
 pub use bundle::{Bundle, Limits};
+pub use facts::{Facts, Publisher};
 pub use manifest::{Manifest, ManifestError, Permission};
 
 /// Predicate type of a publisher's signature over a bundle.
@@ -138,8 +139,13 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<Inspected, Rejection> {
             }],
         });
     };
-    let module = wasm::analyse(entry, wasm_bytes)
-        .map_err(|e| Rejection::new("module_invalid", Some(entry), e.to_string()))?;
+    let module = wasm::analyse(entry, wasm_bytes).map_err(|e| {
+        let code = match e {
+            wasm::ModuleError::TooMany { .. } => "module_too_large",
+            _ => "module_invalid",
+        };
+        Rejection::new(code, Some(entry), e.to_string())
+    })?;
     let components = match &manifest.sbom {
         None => Vec::new(),
         Some(path) => {
@@ -165,14 +171,6 @@ pub fn inspect(bytes: &[u8], limits: &Limits) -> Result<Inspected, Rejection> {
         module,
         components,
     })
-}
-
-/// Who publishes: the tenant, as the marketplace knows it (never what the manifest claims).
-#[derive(Debug, Clone, Serialize)]
-pub struct Publisher {
-    pub id: String,
-    pub verified: bool,
-    pub tier: String,
 }
 
 /// The previous accepted version of the same plugin.
@@ -286,8 +284,7 @@ pub fn version_step(previous: &str, next: &str) -> &'static str {
 /// The result of analysing a bundle.
 #[derive(Debug, Clone)]
 pub struct Analysis {
-    /// The facts, in the shape of the policy language's schema.
-    pub facts: Value,
+    pub facts: Facts,
     pub run: sandbox::RunFacts,
 }
 
@@ -304,10 +301,11 @@ pub fn analyse(inspected: &Inspected, ctx: &Context) -> Analysis {
     let (signatures, signature_problems) = signatures(inspected, &ctx.publisher_keys);
     let module = &inspected.module;
     let declared_caps: Vec<&str> = m.permissions.iter().map(Permission::capability).collect();
-    let undeclared: Vec<&String> = module
+    let undeclared: Vec<String> = module
         .capabilities
         .iter()
         .filter(|c| wasm::needs_permission(c) && !declared_caps.contains(&c.as_str()))
+        .cloned()
         .collect();
     let unused: Vec<String> = m
         .permissions
@@ -315,32 +313,39 @@ pub fn analyse(inspected: &Inspected, ctx: &Context) -> Analysis {
         .filter(|p| !module.capabilities.iter().any(|c| c == p.capability()))
         .map(ToString::to_string)
         .collect();
-    let run = sandbox::run(
-        inspected.entry_bytes(),
-        m.resources.memory_mb,
-        m.resources.cpu_millis,
-        m.resources.timeout_ms,
-        &m.permissions,
-        ctx.egress.clone(),
-        ctx.caps,
-    );
+    let run = sandbox::run(sandbox::Run {
+        wasm: inspected.entry_bytes(),
+        memory_mb: m.resources.memory_mb,
+        cpu_millis: m.resources.cpu_millis,
+        timeout_ms: m.resources.timeout_ms,
+        declared: &m.permissions,
+        rules: ctx.egress.clone(),
+        caps: ctx.caps,
+        bundle_sha256: &inspected.bundle.sha256,
+    });
     let advisories = sbom::matches(&inspected.components, &ctx.advisories);
     let history = match &ctx.previous {
-        None => json!({"previous_version": "", "step": "first",
-                       "added_permissions": [], "removed_permissions": []}),
-        Some(p) => {
-            let added: Vec<&String> = permissions
+        None => facts::History {
+            previous_version: String::new(),
+            step: "first".into(),
+            added_permissions: Vec::new(),
+            removed_permissions: Vec::new(),
+        },
+        Some(p) => facts::History {
+            previous_version: p.version.clone(),
+            step: version_step(&p.version, &m.version).into(),
+            added_permissions: permissions
                 .iter()
                 .filter(|x| !p.permissions.contains(x))
-                .collect();
-            let removed: Vec<&String> = p
+                .cloned()
+                .collect(),
+            removed_permissions: p
                 .permissions
                 .iter()
                 .filter(|x| !permissions.contains(x))
-                .collect();
-            json!({"previous_version": p.version, "step": version_step(&p.version, &m.version),
-                   "added_permissions": added, "removed_permissions": removed})
-        }
+                .cloned()
+                .collect(),
+        },
     };
     let range = (
         semver::Version::parse(&m.compat.min_host),
@@ -355,61 +360,75 @@ pub fn analyse(inspected: &Inspected, ctx: &Context) -> Analysis {
             .collect(),
         _ => Vec::new(),
     };
-    let facts = json!({
-        "name": m.id,
-        "version": m.version,
-        "publisher": ctx.publisher,
-        "permissions": permissions,
-        "resources": {
-            "memory_mb": m.resources.memory_mb,
-            "cpu_millis": m.resources.cpu_millis,
-            "wasm_size_kb": kb(module.size_bytes),
+    let facts = Facts {
+        name: m.id.clone(),
+        version: m.version.clone(),
+        publisher: ctx.publisher.clone(),
+        permissions,
+        resources: facts::Resources {
+            memory_mb: u64::from(m.resources.memory_mb),
+            cpu_millis: u64::from(m.resources.cpu_millis),
+            wasm_size_kb: kb(module.size_bytes),
         },
-        "compat": {"min_host": m.compat.min_host, "max_host": m.compat.max_host},
-        "sbom": {"licenses": licenses},
-        "signatures": signatures,
-        "description": m.description,
-        "module": {
-            "size_kb": kb(module.size_bytes),
-            "imports": module.imports,
-            "exports": module.exports,
-            "capabilities": module.capabilities,
-            "undeclared": undeclared,
-            "unused": unused,
-            "unknown_imports": module.unknown_imports,
-            "memory_initial_kb": kb(module.memory_initial_bytes),
-            "memory_bounded": module.memory_max_bytes.is_some(),
-            "memory_max_kb": kb(module.memory_max_bytes.unwrap_or(0)),
-            "has_start": module.has_start,
-            "custom_sections": module.custom_sections,
+        compat: facts::Compat {
+            min_host: m.compat.min_host.clone(),
+            max_host: m.compat.max_host.clone(),
         },
-        "sandbox": {
-            "ran": run.ran,
-            "entry": run.entry,
-            "fuel_limit": run.fuel_limit,
-            "fuel_used": run.fuel_used,
-            "memory_limit_kb": kb(run.memory_limit_bytes),
-            "peak_memory_kb": kb(run.peak_memory_bytes),
-            "out_of_fuel": run.out_of_fuel,
-            "memory_exceeded": run.memory_exceeded,
-            "timed_out": run.timed_out,
-            "trapped": run.trapped,
-            "trap": run.trap,
-            "duration_ms": run.duration_ms,
-            "egress": run.egress,
+        sbom: facts::Sbom { licenses },
+        signatures: signatures as u64,
+        description: m.description.clone(),
+        module: facts::Module {
+            size_kb: kb(module.size_bytes),
+            imports: module.imports.clone(),
+            exports: module.exports.clone(),
+            capabilities: module.capabilities.clone(),
+            undeclared,
+            unused,
+            unknown_imports: module.unknown_imports.clone(),
+            memory_initial_kb: kb(module.memory_initial_bytes),
+            memory_bounded: module.memory_max_bytes.is_some(),
+            memory_max_kb: kb(module.memory_max_bytes.unwrap_or(0)),
+            has_start: module.has_start,
+            custom_sections: module.custom_sections.clone(),
         },
-        "advisories": advisories,
-        "history": history,
-        "hosts": {
-            "supported": ctx.hosts.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "compatible": compatible,
+        sandbox: facts::Sandbox {
+            ran: run.ran,
+            entry: run.entry.clone(),
+            fuel_limit: run.fuel_limit,
+            fuel_used: run.fuel_used,
+            memory_limit_kb: kb(run.memory_limit_bytes),
+            peak_memory_kb: kb(run.peak_memory_bytes),
+            out_of_fuel: run.out_of_fuel,
+            memory_exceeded: run.memory_exceeded,
+            timed_out: run.timed_out,
+            trapped: run.trapped,
+            trap: run.trap.clone(),
+            duration_ms: run.duration_ms,
+            egress: run.egress.clone(),
         },
-        "bundle": {
-            "sha256": inspected.bundle.sha256,
-            "files": inspected.bundle.files.len(),
-            "signature_problems": signature_problems,
+        advisories,
+        history,
+        hosts: facts::Hosts {
+            supported: ctx.hosts.iter().map(ToString::to_string).collect(),
+            compatible,
         },
-    });
+        network: facts::Network {
+            internal: m
+                .permissions
+                .iter()
+                .filter(|p| match p {
+                    Permission::Net { host, .. } => sandbox::internal_host(host).is_some(),
+                    _ => false,
+                })
+                .map(ToString::to_string)
+                .collect(),
+        },
+        bundle: facts::BundleFacts {
+            sha256: inspected.bundle.sha256.clone(),
+            files: inspected.bundle.files.len() as u64,
+            signature_problems,
+        },
+    };
     Analysis { facts, run }
 }
 

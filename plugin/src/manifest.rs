@@ -85,6 +85,9 @@ struct Raw {
 pub struct Manifest {
     /// Stable plugin identifier (`acme-logger`): what the policies call the name.
     pub id: String,
+    /// Where `id` is written, for errors about it.
+    #[serde(skip)]
+    pub id_at: (usize, usize),
     /// Display name.
     pub name: String,
     pub version: String,
@@ -384,6 +387,7 @@ pub fn parse(text: &str) -> Result<Manifest, Vec<ManifestError>> {
         return Err(errors);
     }
     Ok(Manifest {
+        id_at: at(text, raw.id.span()),
         id: raw.id.get_ref().clone(),
         name: raw.name,
         version: raw.version,

@@ -78,7 +78,7 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 }
 
 /// One outbound request and what the connector decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Egress {
     pub host: String,
     pub port: u16,
@@ -151,6 +151,15 @@ impl Connector {
         if !url.username().is_empty() || url.password().is_some() {
             return deny(host, port, "credentials in URLs are not allowed".into());
         }
+        if let Some(kind) = internal_host(&host) {
+            return deny(
+                host.clone(),
+                port,
+                format!(
+                    "`{host}` is a {kind} address: plugins never reach it, whatever the manifest or the tenant's rules say"
+                ),
+            );
+        }
         let declared = self.declared.iter().any(|p| match p {
             Permission::Net { host: h, port: p } => {
                 host_matches(h, &host) && p.is_none_or(|p| p == port)
@@ -176,6 +185,56 @@ impl Connector {
             port,
             allowed: true,
             reason: format!("declared `net:{host}` and allowed by the tenant's egress rules"),
+        }
+    }
+}
+
+/// What kind of internal address `host` is, if it is one: loopback, private, link-local (which
+/// includes the cloud metadata service at 169.254.169.254), unique-local, unspecified, or a
+/// name that means one of these. Such targets are never allowed.
+pub fn internal_host(host: &str) -> Option<&'static str> {
+    use std::net::{IpAddr, Ipv4Addr};
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host == "localhost" || host.ends_with(".localhost") {
+        return Some("loopback");
+    }
+    if host == "metadata.google.internal" || host == "metadata" {
+        return Some("cloud metadata");
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let ip: IpAddr = bare.parse().ok()?;
+    let v4 = |a: Ipv4Addr| -> Option<&'static str> {
+        let [o1, o2, ..] = a.octets();
+        if a.is_loopback() {
+            Some("loopback")
+        } else if a.is_link_local() {
+            Some("link-local (cloud metadata)")
+        } else if o1 == 10 || (o1 == 172 && (16..=31).contains(&o2)) || (o1 == 192 && o2 == 168) {
+            Some("private")
+        } else if a.is_unspecified() || o1 == 0 {
+            Some("unspecified")
+        } else {
+            None
+        }
+    };
+    match ip {
+        IpAddr::V4(a) => v4(a),
+        IpAddr::V6(a) => {
+            if let Some(mapped) = a.to_ipv4_mapped() {
+                return v4(mapped);
+            }
+            let first = a.segments()[0];
+            if a.is_loopback() {
+                Some("loopback")
+            } else if a.is_unspecified() {
+                Some("unspecified")
+            } else if first & 0xfe00 == 0xfc00 {
+                Some("unique-local (private)")
+            } else if first & 0xffc0 == 0xfe80 {
+                Some("link-local")
+            } else {
+                None
+            }
         }
     }
 }
@@ -212,6 +271,8 @@ struct Limiter {
     max: usize,
     peak: usize,
     exceeded: bool,
+    /// Bytes held by the key-value store: they count toward the memory limit too.
+    kv_bytes: usize,
 }
 
 impl wasmi::ResourceLimiter for Limiter {
@@ -221,11 +282,11 @@ impl wasmi::ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> Result<bool, wasmi_core::LimiterError> {
-        if desired > self.max {
+        if desired.saturating_add(self.kv_bytes) > self.max {
             self.exceeded = true;
             return Ok(false);
         }
-        self.peak = self.peak.max(desired);
+        self.peak = self.peak.max(desired.saturating_add(self.kv_bytes));
         Ok(true)
     }
 
@@ -257,8 +318,13 @@ struct Host {
     started: Instant,
     timeout: Duration,
     timed_out: bool,
-    /// Deterministic clock and random source: analysis runs give the same facts every time.
-    ticks: i64,
+    /// The clock and the random source are deterministic per bundle (the same bundle gives
+    /// the same facts on every run) and look like a real host's: the clock starts at a date
+    /// derived from the bundle and moves with the work done; the random numbers are seeded by
+    /// the bundle.
+    clock_base_ms: i64,
+    clock_last_ms: i64,
+    fuel_limit: u64,
     seed: u64,
 }
 
@@ -284,29 +350,64 @@ fn check_time(caller: &mut Caller<'_, Host>) -> Result<(), wasmi::Error> {
     Ok(())
 }
 
-fn read_mem(caller: &Caller<'_, Host>, ptr: i32, len: i32) -> Option<Vec<u8>> {
-    let memory = caller.get_export("memory").and_then(Extern::into_memory)?;
-    let len = usize::try_from(len).ok().filter(|l| *l <= MAX_IO)?;
-    let ptr = usize::try_from(ptr).ok()?;
-    let mut buf = vec![0; len];
-    memory.read(caller, ptr, &mut buf).ok()?;
-    Some(buf)
+/// A host call that must stop the run: the module broke the host interface.
+fn trap(message: &'static str) -> wasmi::Error {
+    wasmi::Error::host(HostStop(message))
 }
 
-/// Writes `data` (cut to `cap`) at `ptr`; returns the bytes written or -1.
-fn write_mem(caller: &mut Caller<'_, Host>, ptr: i32, cap: i32, data: &[u8]) -> i32 {
-    let Some(memory) = caller.get_export("memory").and_then(Extern::into_memory) else {
-        return -1;
-    };
-    let (Ok(ptr), Ok(cap)) = (usize::try_from(ptr), usize::try_from(cap)) else {
-        return -1;
-    };
-    let n = data.len().min(cap).min(MAX_IO);
-    match memory.write(caller, ptr, &data[..n]) {
-        Ok(()) => n as i32,
-        Err(_) => -1,
+const OUT_OF_BOUNDS: &str = "a host call was given a pointer or length outside the module's memory";
+
+/// Reads `len` bytes at `ptr` (at most `cap` of them). A range outside the module's memory
+/// traps: a host function never silently ignores a bad pointer.
+fn read_mem(
+    caller: &Caller<'_, Host>,
+    ptr: i32,
+    len: i32,
+    cap: usize,
+) -> Result<Vec<u8>, wasmi::Error> {
+    let memory = caller
+        .get_export("memory")
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| trap("the module calls the host but exports no `memory`"))?;
+    let size = memory.data_size(caller);
+    let (ptr, len) = (ptr as u32 as usize, len as u32 as usize);
+    if ptr.checked_add(len).is_none_or(|end| end > size) {
+        return Err(trap(OUT_OF_BOUNDS));
     }
+    let mut buf = vec![0; len.min(cap)];
+    memory
+        .read(caller, ptr, &mut buf)
+        .map_err(|_| trap(OUT_OF_BOUNDS))?;
+    Ok(buf)
 }
+
+/// Writes `data` (cut to `cap` and to the host's buffer limit) at `ptr`; returns the bytes
+/// written. A range outside the module's memory traps.
+fn write_mem(
+    caller: &mut Caller<'_, Host>,
+    ptr: i32,
+    cap: i32,
+    data: &[u8],
+) -> Result<i32, wasmi::Error> {
+    let memory = caller
+        .get_export("memory")
+        .and_then(Extern::into_memory)
+        .ok_or_else(|| trap("the module calls the host but exports no `memory`"))?;
+    let size = memory.data_size(&*caller);
+    let (ptr, cap) = (ptr as u32 as usize, cap as u32 as usize);
+    if ptr.checked_add(cap).is_none_or(|end| end > size) {
+        return Err(trap(OUT_OF_BOUNDS));
+    }
+    let n = data.len().min(cap).min(MAX_IO);
+    memory
+        .write(caller, ptr, &data[..n])
+        .map_err(|_| trap(OUT_OF_BOUNDS))?;
+    Ok(n as i32)
+}
+
+/// The body the local responder answers allowed calls with: what a typical JSON API says,
+/// nothing that names the sandbox.
+const RESPONDER_BODY: &[u8] = br#"{"ok":true}"#;
 
 fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
     let mut l = Linker::<Host>::new(engine);
@@ -315,11 +416,10 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
         "log",
         |mut c: Caller<'_, Host>, ptr: i32, len: i32| -> Result<(), wasmi::Error> {
             check_time(&mut c)?;
-            if let Some(bytes) = read_mem(&c, ptr, len.min(1024)) {
-                let h = c.data_mut();
-                if h.log.len() < MAX_LOG_LINES {
-                    h.log.push(String::from_utf8_lossy(&bytes).into_owned());
-                }
+            let bytes = read_mem(&c, ptr, len, 1024)?;
+            let h = c.data_mut();
+            if h.log.len() < MAX_LOG_LINES {
+                h.log.push(String::from_utf8_lossy(&bytes).into_owned());
             }
             Ok(())
         },
@@ -329,10 +429,15 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
         "clock_now_ms",
         |mut c: Caller<'_, Host>| -> Result<i64, wasmi::Error> {
             check_time(&mut c)?;
+            let used = c
+                .get_fuel()
+                .map_or(0, |left| c.data().fuel_limit.saturating_sub(left));
             let h = c.data_mut();
-            h.ticks += 1;
-            // A fixed epoch (2026-01-01) plus one millisecond per call.
-            Ok(1_767_225_600_000 + h.ticks)
+            // Time moves with the work done, plus a little jitter, and never goes back.
+            let jitter = (next_random(&mut h.seed) % 3) as i64;
+            let now = h.clock_base_ms + (used / FUEL_PER_MS) as i64 + jitter;
+            h.clock_last_ms = h.clock_last_ms.max(now);
+            Ok(h.clock_last_ms)
         },
     )?;
     l.func_wrap(
@@ -340,12 +445,7 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
         "random_u64",
         |mut c: Caller<'_, Host>| -> Result<i64, wasmi::Error> {
             check_time(&mut c)?;
-            let h = c.data_mut();
-            // xorshift64*: deterministic, so analysis runs are reproducible.
-            h.seed ^= h.seed >> 12;
-            h.seed ^= h.seed << 25;
-            h.seed ^= h.seed >> 27;
-            Ok(h.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) as i64)
+            Ok(next_random(&mut c.data_mut().seed) as i64)
         },
     )?;
     l.func_wrap(
@@ -358,14 +458,15 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
          oc: i32|
          -> Result<i32, wasmi::Error> {
             check_time(&mut c)?;
-            let Some(key) = read_mem(&c, kp, kl) else {
+            if kl as u32 as usize > MAX_IO {
                 return Ok(-1);
-            };
+            }
+            let key = read_mem(&c, kp, kl, MAX_IO)?;
             let value = c.data().kv.get(&key).cloned();
-            Ok(match value {
+            match value {
                 Some(v) => write_mem(&mut c, op, oc, &v),
-                None => -2,
-            })
+                None => Ok(-2),
+            }
         },
     )?;
     l.func_wrap(
@@ -378,13 +479,28 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
          vl: i32|
          -> Result<i32, wasmi::Error> {
             check_time(&mut c)?;
-            let (Some(key), Some(val)) = (read_mem(&c, kp, kl), read_mem(&c, vp, vl)) else {
+            if kl as u32 as usize > MAX_IO || vl as u32 as usize > MAX_IO {
                 return Ok(-1);
-            };
+            }
+            let key = read_mem(&c, kp, kl, MAX_IO)?;
+            let val = read_mem(&c, vp, vl, MAX_IO)?;
+            let memory = c
+                .get_export("memory")
+                .and_then(Extern::into_memory)
+                .map_or(0, |m| m.data_size(&c));
             let h = c.data_mut();
             if h.kv.len() >= MAX_KV && !h.kv.contains_key(&key) {
                 return Ok(-3);
             }
+            // The store's bytes count toward the memory limit, as the module's own would.
+            let old = h.kv.get(&key).map_or(0, |v| v.len() + key.len());
+            let kv_bytes = h.limiter.kv_bytes - old + key.len() + val.len();
+            if memory.saturating_add(kv_bytes) > h.limiter.max {
+                h.limiter.exceeded = true;
+                return Err(trap("the key-value store would pass the memory limit"));
+            }
+            h.limiter.kv_bytes = kv_bytes;
+            h.limiter.peak = h.limiter.peak.max(memory + kv_bytes);
             h.kv.insert(key, val);
             Ok(0)
         },
@@ -399,9 +515,7 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
          oc: i32|
          -> Result<i32, wasmi::Error> {
             check_time(&mut c)?;
-            let Some(url) = read_mem(&c, up, ul.min(2048)) else {
-                return Ok(-1);
-            };
+            let url = read_mem(&c, up, ul, 2048)?;
             let url = String::from_utf8_lossy(&url).into_owned();
             let outcome = c.data_mut().connector.decide(&url);
             if !outcome.allowed {
@@ -409,8 +523,7 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
                 return Ok(-403);
             }
             // The local responder: nothing leaves the machine during analysis.
-            let body = br#"{"stellar":"sandbox responder","status":200}"#;
-            Ok(write_mem(&mut c, op, oc, body))
+            write_mem(&mut c, op, oc, RESPONDER_BODY)
         },
     )?;
     // The sandbox has no environment and no files: every variable and path is absent.
@@ -419,12 +532,13 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
             "stellar",
             name,
             |mut c: Caller<'_, Host>,
-             _p: i32,
-             _l: i32,
+             p: i32,
+             l: i32,
              _op: i32,
              _oc: i32|
              -> Result<i32, wasmi::Error> {
                 check_time(&mut c)?;
+                read_mem(&c, p, l, 1024)?;
                 Ok(-2)
             },
         )?;
@@ -432,16 +546,33 @@ fn linker(engine: &Engine) -> Result<Linker<Host>, wasmi::Error> {
     Ok(l)
 }
 
+/// One run: the module, what its manifest asks for, and what the server allows.
+#[derive(Debug, Clone)]
+pub struct Run<'a> {
+    pub wasm: &'a [u8],
+    pub memory_mb: u32,
+    pub cpu_millis: u32,
+    pub timeout_ms: u32,
+    /// The manifest's permissions (the connector allows only declared `net:` hosts).
+    pub declared: &'a [Permission],
+    pub rules: EgressRules,
+    pub caps: Caps,
+    /// The bundle's digest: the seed of the clock and the random numbers the module sees.
+    pub bundle_sha256: &'a str,
+}
+
 /// Runs the module once. Never panics; every failure is a fact.
-pub fn run(
-    wasm: &[u8],
-    memory_mb: u32,
-    cpu_millis: u32,
-    timeout_ms: u32,
-    declared: &[Permission],
-    rules: EgressRules,
-    caps: Caps,
-) -> RunFacts {
+pub fn run(spec: Run<'_>) -> RunFacts {
+    let Run {
+        wasm,
+        memory_mb,
+        cpu_millis,
+        timeout_ms,
+        declared,
+        rules,
+        caps,
+        bundle_sha256,
+    } = spec;
     let started = Instant::now();
     let fuel = (u64::from(cpu_millis) * FUEL_PER_MS).min(caps.max_fuel);
     let memory_limit = (u64::from(memory_mb) * 1024 * 1024).min(caps.max_memory_bytes);
@@ -459,6 +590,7 @@ pub fn run(
             max: usize::try_from(memory_limit).unwrap_or(usize::MAX),
             peak: 0,
             exceeded: false,
+            kv_bytes: 0,
         },
         connector: Connector::new(declared, rules),
         kv: BTreeMap::new(),
@@ -466,8 +598,10 @@ pub fn run(
         started,
         timeout,
         timed_out: false,
-        ticks: 0,
-        seed: 0x9E37_79B9_7F4A_7C15,
+        clock_base_ms: clock_base(bundle_sha256),
+        clock_last_ms: 0,
+        fuel_limit: fuel,
+        seed: seed_of(bundle_sha256),
     };
     let mut store = Store::new(&engine, host);
     store.limiter(|h| &mut h.limiter);
@@ -528,6 +662,30 @@ pub fn run(
     facts
 }
 
+/// A seed from the bundle's digest (never zero: xorshift would stay at zero).
+fn seed_of(bundle_sha256: &str) -> u64 {
+    let mut seed = 0xCBF2_9CE4_8422_2325u64;
+    for b in bundle_sha256.bytes() {
+        seed = (seed ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3);
+    }
+    seed | 1
+}
+
+/// A start time from the bundle's digest: a moment in 2026, to the millisecond.
+fn clock_base(bundle_sha256: &str) -> i64 {
+    const START_2026: i64 = 1_767_225_600_000;
+    const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+    START_2026 + (seed_of(bundle_sha256).rotate_left(17) % YEAR_MS) as i64
+}
+
+/// xorshift64*: deterministic for a seed.
+fn next_random(seed: &mut u64) -> u64 {
+    *seed ^= *seed >> 12;
+    *seed ^= *seed << 25;
+    *seed ^= *seed >> 27;
+    seed.wrapping_mul(0x2545_F491_4F6C_DD1D)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,16 +694,21 @@ mod tests {
         wat::parse_str(src).unwrap()
     }
 
-    fn go(src: &str, declared: &[Permission]) -> RunFacts {
-        run(
-            &wasm(src),
-            16,
-            100,
-            2000,
+    fn spec<'a>(wasm: &'a [u8], memory_mb: u32, declared: &'a [Permission]) -> Run<'a> {
+        Run {
+            wasm,
+            memory_mb,
+            cpu_millis: 100,
+            timeout_ms: 2000,
             declared,
-            EgressRules::open(),
-            Caps::default(),
-        )
+            rules: EgressRules::open(),
+            caps: Caps::default(),
+            bundle_sha256: "c0ffee",
+        }
+    }
+
+    fn go(src: &str, declared: &[Permission]) -> RunFacts {
+        run(spec(&wasm(src), 16, declared))
     }
 
     #[test]
@@ -594,18 +757,106 @@ mod tests {
         assert!(f.egress[0].allowed);
         assert!(!f.egress[1].allowed);
         assert!(f.egress[1].reason.contains("no `net:evil.example.net`"));
-        let closed = run(
-            &wasm(src),
-            16,
-            10,
-            2000,
-            &declared,
-            EgressRules {
+        let module = wasm(src);
+        let closed = run(Run {
+            cpu_millis: 10,
+            rules: EgressRules {
                 allow: vec!["*.example.org".into()],
             },
-            Caps::default(),
-        );
+            ..spec(&module, 16, &declared)
+        });
         assert!(closed.egress.iter().all(|e| !e.allowed));
         assert!(closed.egress[0].reason.contains("tenant"));
+    }
+
+    #[test]
+    fn internal_addresses_are_never_reached() {
+        for (host, internal) in [
+            ("127.0.0.1", true),
+            ("10.1.2.3", true),
+            ("172.20.0.1", true),
+            ("172.32.0.1", false),
+            ("192.168.1.1", true),
+            ("169.254.169.254", true),
+            ("[::1]", true),
+            ("[fd00::1]", true),
+            ("[fe80::1]", true),
+            ("[::ffff:127.0.0.1]", true),
+            ("localhost", true),
+            ("api.example.com", false),
+            ("93.184.216.34", false),
+        ] {
+            assert_eq!(internal_host(host).is_some(), internal, "{host}");
+        }
+        let src = r#"(module (import "stellar" "http_get" (func $get (param i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 1)
+             (data (i32.const 0) "http://169.254.169.254/latest")
+             (func (export "run")
+               (drop (call $get (i32.const 0) (i32.const 30) (i32.const 1000) (i32.const 100)))))"#;
+        let declared = [Permission::parse("net:169.254.169.254").unwrap()];
+        let f = go(src, &declared);
+        assert!(!f.egress[0].allowed, "{f:?}");
+        assert!(f.egress[0].reason.contains("link-local"), "{f:?}");
+    }
+
+    #[test]
+    fn a_pointer_outside_memory_traps() {
+        for call in [
+            "(call $log (i32.const 65530) (i32.const 100))",
+            "(call $log (i32.const -1) (i32.const 1))",
+            "(call $log (i32.const 0) (i32.const -5))",
+        ] {
+            let f = go(
+                &format!(
+                    r#"(module (import "stellar" "log" (func $log (param i32 i32)))
+                         (memory (export "memory") 1)
+                         (func (export "run") {call}))"#
+                ),
+                &[],
+            );
+            assert!(f.trapped, "{call}: {f:?}");
+            assert!(
+                f.trap.contains("outside the module's memory"),
+                "{call}: {f:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_key_value_store_counts_toward_the_memory_limit() {
+        // 1 page of memory (64 KiB) and a 1 MiB limit: 16 values of 64 KiB overflow it.
+        let module = wasm(
+            r#"(module (import "stellar" "kv_set" (func $set (param i32 i32 i32 i32) (result i32)))
+             (memory (export "memory") 2)
+             (func (export "run") (local $i i32)
+               (loop
+                 (i32.store (i32.const 0) (local.get $i))
+                 (drop (call $set (i32.const 0) (i32.const 4) (i32.const 0) (i32.const 65536)))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if 0 (i32.lt_u (local.get $i) (i32.const 64))))))"#,
+        );
+        let f = run(spec(&module, 1, &[]));
+        assert!(f.memory_exceeded && f.trapped, "{f:?}");
+        assert!(f.trap.contains("memory"), "{f:?}");
+    }
+
+    #[test]
+    fn the_clock_moves_with_the_work_and_starts_where_the_bundle_says() {
+        // Traps unless the clock moved across a loop of work.
+        let src = r#"(module (import "stellar" "clock_now_ms" (func $now (result i64)))
+             (func (export "run") (local $i i32) (local $t0 i64)
+               (local.set $t0 (call $now))
+               (loop (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                     (br_if 0 (i32.lt_u (local.get $i) (i32.const 400000))))
+               (if (i64.le_s (call $now) (local.get $t0)) (then unreachable))))"#;
+        let f = go(src, &[]);
+        assert!(f.ran && !f.trapped, "{f:?}");
+        // The same bundle starts at the same moment; another at another; both in 2026.
+        assert_eq!(clock_base("c0ffee"), clock_base("c0ffee"));
+        assert_ne!(clock_base("c0ffee"), clock_base("beef"));
+        for b in ["c0ffee", "beef"] {
+            assert!((1_767_225_600_000..1_798_761_600_000).contains(&clock_base(b)));
+        }
+        assert_ne!(seed_of("c0ffee"), seed_of("beef"));
     }
 }

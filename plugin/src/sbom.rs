@@ -118,7 +118,7 @@ pub fn parse_advisories(text: &str) -> Result<Vec<Advisory>, String> {
 }
 
 /// A matched advisory.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Match {
     pub id: String,
     pub component: String,

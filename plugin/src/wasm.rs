@@ -74,7 +74,22 @@ pub enum ModuleError {
         message: String,
         offset: u64,
     },
+    #[error(
+        "`{path}` has more than {limit} {what}: the analysis reads at most that many (make the module smaller, or strip its custom sections)"
+    )]
+    TooMany {
+        path: String,
+        what: &'static str,
+        limit: u32,
+    },
 }
+
+/// Most custom sections a module may have (names, producers and debug info take a handful).
+pub const MAX_CUSTOM_SECTIONS: u32 = 64;
+/// Most imports a module may have.
+pub const MAX_IMPORTS: u32 = 1_000;
+/// Most exports a module may have.
+pub const MAX_EXPORTS: u32 = 1_000;
 
 /// Validates and analyses a module.
 pub fn analyse(path: &str, bytes: &[u8]) -> Result<ModuleFacts, ModuleError> {
@@ -88,11 +103,11 @@ pub fn analyse(path: &str, bytes: &[u8]) -> Result<ModuleFacts, ModuleError> {
         message: e.message().to_owned(),
         offset: e.offset(),
     };
-    // The features the sandbox runs: the WebAssembly 2.0 set, without threads or memory64.
-    let features = WasmFeatures::WASM2;
-    Validator::new_with_features(features)
-        .validate_all(bytes)
-        .map_err(invalid)?;
+    let too_many = |what: &'static str, limit: u32| ModuleError::TooMany {
+        path: path.to_owned(),
+        what,
+        limit,
+    };
     let mut facts = ModuleFacts {
         size_bytes: bytes.len() as u64,
         ..ModuleFacts::default()
@@ -101,6 +116,9 @@ pub fn analyse(path: &str, bytes: &[u8]) -> Result<ModuleFacts, ModuleError> {
     for payload in Parser::new(0).parse_all(bytes) {
         match payload.map_err(invalid)? {
             Payload::ImportSection(reader) => {
+                if reader.count() > MAX_IMPORTS {
+                    return Err(too_many("imports", MAX_IMPORTS));
+                }
                 for import in reader.into_imports() {
                     let import = import.map_err(invalid)?;
                     let full = format!("{}.{}", import.module, import.name);
@@ -124,6 +142,9 @@ pub fn analyse(path: &str, bytes: &[u8]) -> Result<ModuleFacts, ModuleError> {
                 }
             }
             Payload::ExportSection(reader) => {
+                if reader.count() > MAX_EXPORTS {
+                    return Err(too_many("exports", MAX_EXPORTS));
+                }
                 for export in reader {
                     facts.exports.push(export.map_err(invalid)?.name.to_owned());
                 }
@@ -138,11 +159,24 @@ pub fn analyse(path: &str, bytes: &[u8]) -> Result<ModuleFacts, ModuleError> {
             Payload::FunctionSection(reader) => facts.functions = reader.count(),
             Payload::StartSection { .. } => facts.has_start = true,
             Payload::CustomSection(reader) => {
+                // Counted while reading, before anything else is done with the module: five
+                // million empty sections cost nothing to send and a lot to validate.
+                if facts.custom_sections.len() as u32 >= MAX_CUSTOM_SECTIONS {
+                    return Err(too_many("custom sections", MAX_CUSTOM_SECTIONS));
+                }
                 facts.custom_sections.push(reader.name().to_owned());
             }
             _ => {}
         }
+        if facts.imports.len() as u32 > MAX_IMPORTS {
+            return Err(too_many("imports", MAX_IMPORTS));
+        }
     }
+    // The features the sandbox runs: the WebAssembly 2.0 set, without threads or memory64.
+    let features = WasmFeatures::WASM2;
+    Validator::new_with_features(features)
+        .validate_all(bytes)
+        .map_err(invalid)?;
     // `log` and `kv` need no permission; they are capabilities all the same.
     let kv = facts
         .imports
@@ -197,5 +231,31 @@ mod tests {
             analyse("a.wasm", cut),
             Err(ModuleError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn a_module_of_endless_custom_sections_is_refused_early() {
+        // A valid module header followed by a million empty custom sections (id 0, size 2,
+        // name length 1, name "x"): 4 MB that used to take seconds to validate.
+        let mut bytes = b"\0asm\x01\0\0\0".to_vec();
+        for _ in 0..1_000_000 {
+            bytes.extend_from_slice(&[0, 2, 1, b'x']);
+        }
+        let err = analyse("a.wasm", &bytes).expect_err("refused");
+        assert!(
+            matches!(
+                err,
+                ModuleError::TooMany {
+                    what: "custom sections",
+                    limit: MAX_CUSTOM_SECTIONS,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains("more than 64 custom sections"),
+            "{err}"
+        );
     }
 }

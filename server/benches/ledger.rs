@@ -20,7 +20,8 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, EntityTrait, Statemen
 use stellar::db::Db;
 use stellar::db::entities::{ledger_checkpoint, ledger_entry, ledger_node};
 use stellar::services::keys::Keyring;
-use stellar::services::ledger::{Ledger, Record};
+use stellar::services::ledger::Ledger;
+use stellar::services::ledger_store::{LedgerStore, Record};
 use trust::keys::TrustRoot;
 use trust::ledger::{ConsistencyBundle, Entry, GENESIS, InclusionBundle};
 use trust::merkle::MemoryTree;
@@ -113,7 +114,7 @@ async fn appends(b: &Backend) -> (f64, f64, f64, f64) {
     )
     .await
     .unwrap();
-    let ledger = Ledger::new(conn.clone(), "bench/ledger");
+    let ledger = LedgerStore::new(conn.clone(), "bench/ledger");
     let backend = conn.get_database_backend();
     let plain = |i: usize| {
         let r = record(i);
@@ -319,12 +320,13 @@ async fn proofs(b: &Backend, n: u64, keys_dir: &std::path::Path) -> ProofFigures
     let t = Instant::now();
     bulk_load(&conn, n - 1).await;
     let load = t.elapsed();
-    let ledger = Ledger::new(conn.clone(), "bench/ledger");
+    let ledger = LedgerStore::new(conn.clone(), "bench/ledger");
     let keys = Keyring::new(conn.clone(), keys_dir.to_path_buf(), None);
+    let service = Ledger::new(ledger.clone(), keys.clone());
     // The old checkpoint, then one more append (the key generation entry) and the new one.
     let old = n - 1 - 12_345;
     let old_cp = {
-        ledger.checkpoint(&keys).await.unwrap(); // generates the ledger key: size n
+        service.sign_checkpoint().await.unwrap(); // generates the ledger key: size n
         let root = ledger.root(old).await.unwrap();
         let key = keys
             .private(
@@ -372,7 +374,7 @@ async fn proofs(b: &Backend, n: u64, keys_dir: &std::path::Path) -> ProofFigures
     for r in 0..60 {
         let seq = seqs[r % seqs.len()];
         let t = Instant::now();
-        let p = ledger.inclusion(seq, Some(size), &keys).await.unwrap();
+        let p = ledger.inclusion(seq, Some(size)).await.unwrap();
         times.push(t.elapsed());
         // Verified below: a leaf in the middle, whose path is the full log2(n) long.
         if seq == n / 2 + 7 {

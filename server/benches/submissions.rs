@@ -85,7 +85,15 @@ async fn measure(url: &str, dir: &Path, all: &[Vec<u8>], key: &KeyPair, n: usize
     let token = app
         .services()
         .accounts
-        .create_token_unchecked("partner-acme", "bench", None, "bench")
+        .create_token(
+            &app::api::backend::Principal::operator("bench"),
+            app::types::NewApiToken {
+                name: "bench".into(),
+                user: Some("partner-acme".into()),
+                expires_in_days: None,
+                scopes: None,
+            },
+        )
         .await
         .unwrap()
         .secret;
@@ -191,7 +199,7 @@ fn baseline(bundle: &[u8], key: &KeyPair, n: usize) -> (f64, f64) {
         let analysis = plugin::analyse(&inspected, &ctx);
         let verdict = pack
             .pack
-            .evaluate_json(&analysis.facts.to_string(), &dsl::EvalOptions::new(today))
+            .evaluate_facts(&analysis.facts, &dsl::EvalOptions::new(today))
             .unwrap();
         assert!(verdict.findings.is_empty(), "{:?}", verdict.findings);
         lat.push(t.elapsed().as_secs_f64() * 1000.0);

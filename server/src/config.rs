@@ -13,6 +13,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::cli::args::{AnalysisArgs, DbArgs, KeyArgs, LogFormat, ServeArgs};
+use crate::clock::Clock;
 pub use crate::domain::Secret;
 
 /// Everything `stellar serve` needs, checked.
@@ -40,6 +41,8 @@ pub struct ServicesConfig {
     pub keys: KeyConfig,
     pub auth: AuthSettings,
     pub analysis: AnalysisConfig,
+    /// The clock of background work: the system's, or one tests move (see [`Clock`]).
+    pub clock: Clock,
 }
 
 /// The private-key directory and the ledger's name.
@@ -235,6 +238,7 @@ impl Config {
             keys: KeyConfig::from_args(&args.keys)?,
             auth,
             analysis: AnalysisConfig::from_args(&args.analysis)?,
+            clock: Clock::system(),
         };
         Ok(Config {
             services,
@@ -266,6 +270,7 @@ impl ServicesConfig {
                 },
             },
             analysis: AnalysisConfig::from_args(&AnalysisArgs::default())?,
+            clock: Clock::system(),
         })
     }
 

@@ -4,10 +4,12 @@
 //! `PortalBackend` trait; `migrations` only describes the schema.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod http;
+pub mod scheduler;
 pub mod secrets;
 pub mod seed;
 pub mod services;

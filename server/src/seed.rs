@@ -1,8 +1,10 @@
 //! The `--demo` seed: two partner tenants and one user per role, all with the documented
 //! demo password. Idempotent: what exists already is left alone.
 
+use app::api::backend::Principal;
+use app::authz::Scope;
 use app::error::AppError;
-use app::types::{NewTenant, NewUser, Role};
+use app::types::{NewApiToken, NewTenant, NewUser, Role};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 use crate::db::entities::{api_token, user};
@@ -33,14 +35,15 @@ use crate::db::entities::tenant;
 /// Seeds the demo data.
 pub async fn demo(services: &Services) -> Result<(), AppError> {
     let accounts = &services.accounts;
+    let system = Principal::operator("system");
     for (slug, name) in TENANTS {
         match accounts
-            .create_tenant_unchecked(
+            .create_tenant(
+                &system,
                 NewTenant {
                     slug: (*slug).into(),
                     name: (*name).into(),
                 },
-                "system",
             )
             .await
         {
@@ -55,7 +58,7 @@ pub async fn demo(services: &Services) -> Result<(), AppError> {
             .col_expr(tenant::Column::Verified, verified.into())
             .col_expr(tenant::Column::Tier, tier.into())
             .filter(tenant::Column::Slug.eq(slug))
-            .exec(accounts.conn())
+            .exec(&services.db.conn)
             .await
             .map_err(crate::services::db_error)?;
     }
@@ -68,7 +71,7 @@ pub async fn demo(services: &Services) -> Result<(), AppError> {
             password: String::new(),
         };
         match accounts
-            .create_user_unchecked(input, Password::demo(DEMO_PASSWORD), "system")
+            .create_user_with(&system, input, Password::demo(DEMO_PASSWORD))
             .await
         {
             Ok(_) | Err(AppError::Conflict { .. }) => {}
@@ -80,7 +83,7 @@ pub async fn demo(services: &Services) -> Result<(), AppError> {
     for partner in ["partner-acme", "partner-globex"] {
         let Some(u) = user::Entity::find()
             .filter(user::Column::Username.eq(partner))
-            .one(accounts.conn())
+            .one(&services.db.conn)
             .await
             .map_err(crate::services::db_error)?
         else {
@@ -88,12 +91,20 @@ pub async fn demo(services: &Services) -> Result<(), AppError> {
         };
         let existing = api_token::Entity::find()
             .filter(api_token::Column::UserId.eq(u.id))
-            .count(accounts.conn())
+            .count(&services.db.conn)
             .await
             .map_err(crate::services::db_error)?;
         if existing == 0 {
             accounts
-                .create_token_unchecked(partner, "ci (demo)", Some(90), "system")
+                .create_token(
+                    &system,
+                    NewApiToken {
+                        name: "ci (demo)".into(),
+                        user: Some(partner.into()),
+                        expires_in_days: Some(90),
+                        scopes: Some(vec![Scope::Read, Scope::Submit]),
+                    },
+                )
                 .await?;
         }
     }

@@ -4,14 +4,13 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::config::{Config, ScheduleConfig};
+use crate::config::Config;
 use crate::http::{AppState, build_app};
+use crate::scheduler::{Scheduler, spawn_workers};
 use crate::services::keys::ONLINE_PURPOSES;
 use crate::services::{OpenError, Services};
 use crate::{seed, telemetry};
@@ -37,6 +36,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     services: Services,
+    scheduler: Arc<Scheduler>,
     config: Arc<Config>,
 }
 
@@ -51,7 +51,7 @@ impl Application {
             for purpose in ONLINE_PURPOSES {
                 services
                     .keys
-                    .signer(purpose, &services.ledger)
+                    .signer(purpose, &services.ledger_store)
                     .await
                     .map_err(StartError::Keys)?;
             }
@@ -69,11 +69,14 @@ impl Application {
         if let Ok(local) = listener.local_addr() {
             config.http.addr = local;
         }
-        let state = AppState::new(&config.http, &services, telemetry::metrics_handle());
+        let metrics = telemetry::metrics_handle();
+        let state = AppState::new(&config.http, &services, metrics.clone());
+        let scheduler = Arc::new(Scheduler::new(services.clone(), metrics, config.schedule));
         Ok(Application {
             listener,
             state,
             services,
+            scheduler,
             config: Arc::new(config),
         })
     }
@@ -88,24 +91,26 @@ impl Application {
         &self.services
     }
 
+    /// The scheduler (tests on a manual clock tick it by hand).
+    pub fn scheduler(&self) -> Arc<Scheduler> {
+        self.scheduler.clone()
+    }
+
     /// Serves until `shutdown` completes; requests in flight then finish, background tasks stop
-    /// and the database pool is closed.
+    /// and the database pool is closed. The scheduler's loop runs only on the system clock.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let workers = self.services.submissions.spawn_workers(
+        let workers = spawn_workers(
+            &self.services,
             &self.config.instance,
             self.config.workers,
             stop_rx.clone(),
         );
-        let housekeeping = tokio::spawn(housekeeping(
-            self.services.clone(),
-            self.state.metrics.clone(),
-            self.config.schedule,
-            stop_rx,
-        ));
+        let ticking = (!self.services.queue.clock().is_manual())
+            .then(|| self.scheduler.clone().spawn(stop_rx));
         let router = build_app(self.state.clone());
         let served = axum::serve(
             self.listener,
@@ -114,7 +119,9 @@ impl Application {
         .with_graceful_shutdown(shutdown)
         .await;
         let _ = stop_tx.send(true);
-        let _ = housekeeping.await;
+        if let Some(t) = ticking {
+            let _ = t.await;
+        }
         // Workers finish the job in hand (bounded by the sandbox limits), then stop.
         for w in workers {
             let _ = w.await;
@@ -122,55 +129,6 @@ impl Application {
         self.services.close().await;
         tracing::info!("shutdown complete");
         served
-    }
-}
-
-/// Periodic work: metrics upkeep, purging expired sessions, ledger checkpoints and
-/// verification.
-async fn housekeeping(
-    state: Services,
-    metrics: PrometheusHandle,
-    schedule: ScheduleConfig,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut upkeep = tokio::time::interval(Duration::from_secs(5));
-    let mut purge = tokio::time::interval(Duration::from_secs(600));
-    let mut checkpoint = tokio::time::interval(schedule.checkpoint_interval);
-    let mut verify = tokio::time::interval(schedule.verify_interval);
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = upkeep.tick() => {
-                metrics.run_upkeep();
-                if let Err(e) = state.submissions.upkeep().await {
-                    tracing::warn!(error = %e, "queue upkeep failed");
-                }
-            }
-            _ = checkpoint.tick() => {
-                match state.ledger.size().await {
-                    Ok(0) | Err(_) => {}
-                    Ok(_) => {
-                        if let Err(e) = state.ledger.checkpoint(&state.keys).await {
-                            tracing::warn!(error = %e, "signing a ledger checkpoint failed");
-                        }
-                    }
-                }
-            }
-            _ = verify.tick() => {
-                match state.ledger.verify(&state.keys).await {
-                    Ok(v) if v.ok => tracing::info!(entries = v.entries, "ledger verified"),
-                    Ok(v) => tracing::error!(message = %v.message, "ledger verification failed"),
-                    Err(e) => tracing::warn!(error = %e, "ledger verification could not run"),
-                }
-            }
-            _ = purge.tick() => {
-                match state.accounts.purge_expired_sessions().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::debug!(purged = n, "expired sessions purged"),
-                    Err(e) => tracing::warn!(error = %e, "purging expired sessions failed"),
-                }
-            }
-        }
     }
 }
 

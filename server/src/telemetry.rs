@@ -101,6 +101,18 @@ fn describe() {
         metrics::Unit::Seconds,
         "Time from claiming a submission to its stored verdict"
     );
-    metrics::describe_gauge!("stellar_jobs_queued", "Analysis jobs waiting for a worker");
+    metrics::describe_gauge!("stellar_jobs_queued", "Jobs waiting for a worker");
+    metrics::describe_counter!(
+        "stellar_password_checks_total",
+        "Passwords checked at sign-in (the throttle bounds these, not the attempts)"
+    );
+    metrics::describe_counter!(
+        "stellar_login_throttled_total",
+        "Sign-in attempts refused by the throttle, by layer (address-memory, address, user)"
+    );
+    metrics::describe_counter!(
+        "stellar_uploads_refused_total",
+        "Uploads refused before intake, by reason (busy, quota-queued, quota-bytes, plugin-id-taken)"
+    );
     metrics::gauge!("stellar_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }

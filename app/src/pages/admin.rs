@@ -4,13 +4,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{CreateTenant, CreateUser, SetUserDisabled, list_tenants, list_users};
+use crate::authz::Action;
 use crate::layout::{ErrorNotice, loading, require};
-use crate::routes::ADMINS;
 use crate::types::{Role, Tenant, User};
 
 #[component]
 pub(crate) fn AdminPage() -> impl IntoView {
-    let s = match require(ADMINS) {
+    let s = match require(Action::ManageAccounts) {
         Ok(s) => s,
         Err(denied) => return denied.view(),
     };

@@ -4,12 +4,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::get_dashboard;
+use crate::authz::Action;
 use crate::layout::{ErrorNotice, loading, require};
-use crate::routes::ANY_ROLE;
 
 #[component]
 pub(crate) fn DashboardPage() -> impl IntoView {
-    let s = match require(ANY_ROLE) {
+    let s = match require(Action::UseAccount) {
         Ok(s) => s,
         Err(denied) => return denied.view(),
     };

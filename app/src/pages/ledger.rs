@@ -11,9 +11,11 @@ use leptos_router::hooks::use_query_map;
 use crate::api::{
     CheckpointLedger, VerifyLedger, get_ledger_entries, get_ledger_proof, get_ledger_status,
 };
+use crate::authz::Action;
 use crate::layout::{ErrorNotice, loading, require};
-use crate::routes::AUDITORS;
-use crate::types::{LedgerEntry, LedgerFilter, LedgerPage, LedgerProof, LedgerStatus};
+use crate::types::{
+    LedgerEntry, LedgerEntryView, LedgerFilter, LedgerPage, LedgerProof, LedgerStatus,
+};
 
 const FILTER_FIELDS: [&str; 5] = ["actor", "action", "tenant", "since", "until"];
 
@@ -57,7 +59,7 @@ fn encode(v: &str) -> String {
 
 #[component]
 pub(crate) fn LedgerPage() -> impl IntoView {
-    let s = match require(AUDITORS) {
+    let s = match require(Action::ReadLedger) {
         Ok(s) => s,
         Err(denied) => return denied.view(),
     };
@@ -83,12 +85,15 @@ pub(crate) fn LedgerPage() -> impl IntoView {
     };
     let entries = Resource::new(filter, get_ledger_entries);
     let selected = move || get("entry").parse::<u64>().ok();
-    let proof = Resource::new(selected, |seq| async move {
-        match seq {
-            Some(seq) => get_ledger_proof(seq).await.map(Some),
-            None => Ok(None),
-        }
-    });
+    let proof = Resource::new(
+        move || (selected(), checkpoint.version().get()),
+        |(seq, _)| async move {
+            match seq {
+                Some(seq) => get_ledger_proof(seq).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     let csrf = StoredValue::new(s.csrf_token.clone());
 
     view! {
@@ -170,7 +175,7 @@ pub(crate) fn LedgerPage() -> impl IntoView {
         <Transition fallback=loading>
             {move || Suspend::new(async move {
                 match proof.await {
-                    Ok(Some(p)) => view! { <EntryDetail p/> }.into_any(),
+                    Ok(Some(v)) => view! { <EntryDetail v/> }.into_any(),
                     Ok(None) => ().into_any(),
                     Err(e) => {
                         view! {
@@ -349,23 +354,22 @@ fn EntryTable(page: LedgerPage, filters: Vec<(&'static str, String)>) -> impl In
 }
 
 #[component]
-fn EntryDetail(p: LedgerProof) -> impl IntoView {
-    let e = p.entry.clone();
+fn EntryDetail(v: LedgerEntryView) -> impl IntoView {
+    let e = v.entry.clone();
     let details = serde_json::from_str::<serde_json::Value>(&e.details)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
         .unwrap_or_else(|| e.details.clone());
-    let download = format!(
-        "/api/v1/ledger/entries/{}/proof?size={}",
-        e.seq, p.tree_size
-    );
-    let file = format!("stellar-ledger-proof-{}.json", e.seq);
-    let hashes = p
-        .proof
-        .iter()
-        .enumerate()
-        .map(|(i, h)| view! { <li><code>{i} ": " {h.clone()}</code></li> })
-        .collect_view();
+    let proof = match (v.proof, v.uncovered) {
+        (Some(p), _) => view! { <ProofView p/> }.into_any(),
+        (None, reason) => view! {
+            <h3>"Inclusion proof"</h3>
+            <p class="notice" role="status" id="proof-summary">
+                {reason.unwrap_or_else(|| "No signed checkpoint covers this entry yet.".into())}
+            </p>
+        }
+        .into_any(),
+    };
     view! {
         <section class="card" aria-labelledby="entry-title">
             <h2 id="entry-title">"Entry " {e.seq}</h2>
@@ -387,6 +391,26 @@ fn EntryDetail(p: LedgerProof) -> impl IntoView {
             </dl>
             <h3>"Details"</h3>
             <pre class="code">{details}</pre>
+            {proof}
+        </section>
+    }
+}
+
+#[component]
+fn ProofView(p: LedgerProof) -> impl IntoView {
+    let e = &p.entry;
+    let download = format!(
+        "/api/v1/ledger/entries/{}/proof?size={}",
+        e.seq, p.tree_size
+    );
+    let file = format!("stellar-ledger-proof-{}.json", e.seq);
+    let hashes = p
+        .proof
+        .iter()
+        .enumerate()
+        .map(|(i, h)| view! { <li><code>{i} ": " {h.clone()}</code></li> })
+        .collect_view();
+    view! {
             <h3>"Inclusion proof"</h3>
             <p id="proof-summary">
                 "Included in the checkpoint of size " {p.tree_size} " with "
@@ -400,6 +424,5 @@ fn EntryDetail(p: LedgerProof) -> impl IntoView {
                 " Check it offline: "
                 <code>"stellar ledger verify --proof FILE --trust-root ROOT"</code>
             </p>
-        </section>
     }
 }

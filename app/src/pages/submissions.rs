@@ -12,27 +12,28 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::ledger::short_time;
 use crate::api::{get_submission, get_submissions};
+use crate::authz::Action;
 use crate::error::AppError;
 use crate::layout::{ErrorNotice, NotFound, loading, require};
-use crate::routes::{ANY_ROLE, PARTNERS};
 use crate::types::{
-    Finding, PluginVersion, Role, SubmissionDetail, SubmissionFilter, SubmissionPage as Page,
-    SubmissionSummary,
+    Decision, Finding, PluginVersion, Role, SubmissionDetail, SubmissionFilter,
+    SubmissionPage as Page, SubmissionStatus, SubmissionSummary,
 };
 
-fn decision_badge(decision: Option<String>, status: String) -> impl IntoView {
-    let (class, text) = match decision.as_deref() {
-        Some("pass") => ("badge pass", "pass".to_owned()),
-        Some("warn") => ("badge warn", "warn".to_owned()),
-        Some("deny") => ("badge deny", "deny".to_owned()),
-        _ => ("badge", status),
+fn decision_badge(decision: Option<Decision>, status: Option<SubmissionStatus>) -> impl IntoView {
+    let (class, text) = match (decision, status) {
+        (Some(Decision::Pass), _) => ("badge pass", "pass"),
+        (Some(Decision::Warn), _) => ("badge warn", "warn"),
+        (Some(Decision::Deny), _) => ("badge deny", "deny"),
+        (None, Some(s)) => ("badge", s.as_str()),
+        (None, None) => ("badge", ""),
     };
     view! { <span class=class>{text}</span> }
 }
 
 #[component]
 pub(crate) fn SubmissionsPage() -> impl IntoView {
-    let s = match require(ANY_ROLE) {
+    let s = match require(Action::ReadSubmissions) {
         Ok(s) => s,
         Err(denied) => return denied.view(),
     };
@@ -44,7 +45,7 @@ pub(crate) fn SubmissionsPage() -> impl IntoView {
         SubmissionFilter {
             tenant: opt("tenant"),
             plugin: opt("plugin"),
-            decision: opt("decision"),
+            decision: opt("decision").and_then(|d| d.parse().ok()),
             limit: None,
             offset: get("offset").parse().ok(),
         }
@@ -117,7 +118,7 @@ fn SubmissionTable(page: Page, staff: bool) -> impl IntoView {
                     </td>
                     <td>{s.version.clone()}</td>
                     {staff.then(|| view! { <td>{s.tenant.clone()}</td> })}
-                    <td>{decision_badge(s.decision.clone(), s.status.clone())}</td>
+                    <td>{decision_badge(s.decision, Some(s.status))}</td>
                     <td>{s.findings}</td>
                     <td>
                         <time datetime=s.created_at.clone()>{short_time(&s.created_at)}</time>
@@ -148,7 +149,7 @@ fn SubmissionTable(page: Page, staff: bool) -> impl IntoView {
 
 #[component]
 pub(crate) fn UploadPage() -> impl IntoView {
-    let s = match require(PARTNERS) {
+    let s = match require(Action::Submit) {
         Ok(s) => s,
         Err(denied) => return denied.view(),
     };
@@ -298,7 +299,7 @@ mod enhanced {
 
 #[component]
 pub(crate) fn SubmissionPage() -> impl IntoView {
-    if let Err(denied) = require(ANY_ROLE) {
+    if let Err(denied) = require(Action::ReadSubmissions) {
         return denied.view();
     }
     let params = use_params_map();
@@ -338,8 +339,8 @@ fn SubmissionView(d: SubmissionDetail) -> impl IntoView {
         </p>
         {match verdict {
             None => {
-                let text = match s.status.as_str() {
-                    "failed" => {
+                let text = match s.status {
+                    SubmissionStatus::Failed => {
                         format!(
                             "The analysis failed: {}",
                             s.error.clone().unwrap_or_default(),
@@ -350,11 +351,11 @@ fn SubmissionView(d: SubmissionDetail) -> impl IntoView {
                 view! { <p class="card" role="status">{text}</p> }.into_any()
             }
             Some(v) => {
-                let decision = v.decision.clone();
-                let summary = match decision.as_str() {
-                    "pass" => "Accepted: no rule blocks this version.".to_owned(),
-                    "warn" => "Accepted with warnings: read them before release.".to_owned(),
-                    _ => "Denied: fix the findings below and submit again.".to_owned(),
+                let decision = v.decision;
+                let summary = match decision {
+                    Decision::Pass => "Accepted: no rule blocks this version.",
+                    Decision::Warn => "Accepted with warnings: read them before release.",
+                    Decision::Deny => "Denied: fix the findings below and submit again.",
                 };
                 let groups = SEVERITIES
                     .iter()
@@ -384,7 +385,7 @@ fn SubmissionView(d: SubmissionDetail) -> impl IntoView {
                 view! {
                     <section class=format!("card verdict {decision}") aria-labelledby="verdict-title">
                         <h2 id="verdict-title">
-                            "Decision: " {decision_badge(Some(decision.clone()), String::new())}
+                            "Decision: " {decision_badge(Some(decision), None)}
                         </h2>
                         <p>{summary}</p>
                         <p class="muted">
@@ -503,7 +504,7 @@ fn History(versions: Vec<PluginVersion>, current: String) -> impl IntoView {
                     <td>
                         <a href=format!("/submissions/{}", v.submission)>{v.version.clone()}</a>
                     </td>
-                    <td>{decision_badge(v.decision.clone(), v.status.clone())}</td>
+                    <td>{decision_badge(v.decision, Some(v.status))}</td>
                     <td>{changes}</td>
                     <td>
                         <time datetime=v.created_at.clone()>{short_time(&v.created_at)}</time>

@@ -4,13 +4,13 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::api::{CreateToken, RevokeToken, list_tokens};
+use crate::authz::Action;
 use crate::layout::{ErrorNotice, loading, require};
-use crate::routes::ANY_ROLE;
 use crate::types::{ApiToken, Role};
 
 #[component]
 pub(crate) fn TokensPage() -> impl IntoView {
-    let s = match require(ANY_ROLE) {
+    let s = match require(Action::UseAccount) {
         Ok(s) => s,
         Err(denied) => return denied.view(),
     };
@@ -63,6 +63,21 @@ pub(crate) fn TokensPage() -> impl IntoView {
                             "Leave empty for a token that lasts until revoked."
                         </p>
                     </div>
+                    <fieldset class="field">
+                        <legend>"What it may do"</legend>
+                        <label class="check">
+                            <input type="checkbox" name="scope_read" value="on" checked/>
+                            " read — see what your role may see"
+                        </label>
+                        <label class="check">
+                            <input type="checkbox" name="scope_submit" value="on" checked/>
+                            " submit — upload plugins and register publisher keys"
+                        </label>
+                        <label class="check">
+                            <input type="checkbox" name="scope_admin" value="on"/>
+                            " admin — every other change (tokens, accounts, keys, the ledger)"
+                        </label>
+                    </fieldset>
                     <button type="submit" class="primary">
                         "Create token"
                     </button>
@@ -140,6 +155,9 @@ fn TokenTable(
                     <td>
                         <code>{t.prefix.clone()} "…"</code>
                     </td>
+                    <td>
+                        {t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")}
+                    </td>
                     <td>{t.created_at.clone()}</td>
                     <td>{t.last_used_at.clone().unwrap_or_else(|| "never".into())}</td>
                     <td>{status}</td>
@@ -170,6 +188,7 @@ fn TokenTable(
                         <th scope="col">"Name"</th>
                         <th scope="col">"User"</th>
                         <th scope="col">"Prefix"</th>
+                        <th scope="col">"Scopes"</th>
                         <th scope="col">"Created"</th>
                         <th scope="col">"Last used"</th>
                         <th scope="col">"Status"</th>

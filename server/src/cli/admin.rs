@@ -4,10 +4,10 @@
 
 use std::io::BufRead;
 
-use app::types::{NewTenant, NewUser, Role};
+use app::types::{NewApiToken, NewTenant, NewUser, Role};
 
 use super::args::AdminCommand;
-use super::{cli_actor, open_db};
+use super::{open_db, operator};
 use crate::domain::Password;
 use crate::secrets;
 
@@ -17,7 +17,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
             let services = open_db(&db).await?;
             let t = services
                 .accounts
-                .create_tenant_unchecked(NewTenant { slug, name }, &cli_actor())
+                .create_tenant(&operator(), NewTenant { slug, name })
                 .await
                 .map_err(|e| e.to_string())?;
             services.close().await;
@@ -56,7 +56,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
             };
             let u = services
                 .accounts
-                .create_user_unchecked(input, password.clone(), &cli_actor())
+                .create_user_with(&operator(), input, password.clone())
                 .await
                 .map_err(|e| e.to_string())?;
             services.close().await;
@@ -72,11 +72,18 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
             user,
             name,
             expires_in_days,
+            scopes,
         } => {
             let services = open_db(&db).await?;
+            let input = NewApiToken {
+                name,
+                user: Some(user),
+                expires_in_days,
+                scopes: (!scopes.is_empty()).then_some(scopes),
+            };
             let created = services
                 .accounts
-                .create_token_unchecked(&user, &name, expires_in_days, &cli_actor())
+                .create_token(&operator(), input)
                 .await
                 .map_err(|e| e.to_string())?;
             services.close().await;

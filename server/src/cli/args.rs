@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use app::authz::Scope;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use trust::keys::Purpose;
@@ -353,6 +354,9 @@ pub enum AdminCommand {
         /// Days until the token expires; it lasts until revoked if omitted.
         #[arg(long)]
         expires_in_days: Option<u32>,
+        /// What the token may do: read, submit or admin; repeatable (default: all three).
+        #[arg(long = "scope", value_parser = parse_scope)]
+        scopes: Vec<Scope>,
     },
 }
 
@@ -485,6 +489,10 @@ pub struct SubmitArgs {
 }
 
 // ----- keys, attestations, signing requests, offline signing, the ledger -----------------------
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).ok_or_else(|| "expected one of: read, submit, admin".to_owned())
+}
 
 fn parse_purpose(s: &str) -> Result<Purpose, String> {
     s.parse::<Purpose>().map_err(|_| {

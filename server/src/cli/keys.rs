@@ -6,12 +6,12 @@ use trust::dsse::{Statement, Subject};
 use trust::offline::SignedRequest;
 
 use super::args::{AttestArgs, KeyCommand, SignRequestCommand};
-use super::{cli_actor, open, read, short, write_out};
+use super::{open, operator, read, short, write_out};
 use crate::services::keys::KeyState;
 use crate::services::signing::{Attested, purpose_for};
 
 pub async fn key(cmd: KeyCommand) -> Result<(), String> {
-    let actor = cli_actor();
+    let who = operator();
     match cmd {
         KeyCommand::Generate {
             db,
@@ -22,13 +22,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
             let s = open(&db, &keys).await?;
             let (info, path) = s
                 .keys
-                .generate(
-                    purpose,
-                    offline_out.as_deref(),
-                    &actor,
-                    &s.ledger,
-                    "requested",
-                )
+                .generate(&who, purpose, offline_out.as_deref(), &s.ledger_store)
                 .await
                 .map_err(|e| e.to_string())?;
             s.close().await;
@@ -44,7 +38,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
         }
         KeyCommand::List { db, keys, json } => {
             let s = open(&db, &keys).await?;
-            let list = s.keys.list().await.map_err(|e| e.to_string())?;
+            let list = s.keys.list(&who).await.map_err(|e| e.to_string())?;
             s.close().await;
             if json {
                 let text = serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?;
@@ -83,7 +77,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
             let s = open(&db, &keys).await?;
             let (old, info, path) = s
                 .keys
-                .rotate(purpose, offline_out.as_deref(), &actor, &s.ledger)
+                .rotate(&who, purpose, offline_out.as_deref(), &s.ledger_store)
                 .await
                 .map_err(|e| e.to_string())?;
             s.close().await;
@@ -113,7 +107,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
             let s = open(&db, &keys).await?;
             let row = s
                 .keys
-                .revoke(&key, at, &reason, &actor, &s.ledger)
+                .revoke(&who, &key, at, &reason, &s.ledger_store)
                 .await
                 .map_err(|e| e.to_string())?;
             s.close().await;
@@ -176,7 +170,7 @@ pub async fn attest(args: AttestArgs) -> Result<(), String> {
     let s = open(&args.db, &args.keys).await?;
     let outcome = s
         .signing
-        .attest(purpose, statement, &cli_actor(), None)
+        .attest_for(&operator(), purpose, statement)
         .await
         .map_err(|e| e.to_string());
     s.close().await;
@@ -207,7 +201,11 @@ pub async fn sign_request(cmd: SignRequestCommand) -> Result<(), String> {
     match cmd {
         SignRequestCommand::List { db, keys } => {
             let s = open(&db, &keys).await?;
-            let list = s.signing.pending().await.map_err(|e| e.to_string());
+            let list = s
+                .signing
+                .pending(&operator())
+                .await
+                .map_err(|e| e.to_string());
             s.close().await;
             for r in list? {
                 println!("{}  {}  key {}", r.id, r.summary(), short(&r.key_id));
@@ -216,7 +214,11 @@ pub async fn sign_request(cmd: SignRequestCommand) -> Result<(), String> {
         }
         SignRequestCommand::Export { db, keys, id, out } => {
             let s = open(&db, &keys).await?;
-            let r = s.signing.request(&id).await.map_err(|e| e.to_string());
+            let r = s
+                .signing
+                .request(&operator(), &id)
+                .await
+                .map_err(|e| e.to_string());
             s.close().await;
             let r = r?;
             write_out(Some(&out), &format!("{}\n", r.to_json()))?;
@@ -234,7 +236,7 @@ pub async fn sign_request(cmd: SignRequestCommand) -> Result<(), String> {
             let s = open(&db, &keys).await?;
             let saved = s
                 .signing
-                .import(&signed, &cli_actor())
+                .import(&operator(), &signed)
                 .await
                 .map_err(|e| e.to_string());
             s.close().await;

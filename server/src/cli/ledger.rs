@@ -8,8 +8,8 @@ use trust::keys::TrustRoot;
 use trust::ledger::{ConsistencyBundle, Expect, InclusionBundle, Tail};
 
 use super::args::LedgerCommand;
-use super::{open, open_read_only, read, short, trust_root};
-use crate::services::ledger::Ledger;
+use super::{open, open_read_only, operator, read, short, trust_root};
+use crate::services::ledger_store::LedgerStore;
 
 pub async fn run(cmd: LedgerCommand) -> Result<(), String> {
     match cmd {
@@ -49,8 +49,16 @@ pub async fn run(cmd: LedgerCommand) -> Result<(), String> {
                 None => {
                     // Read only: no migrations, no writes.
                     let s = open_read_only(&db).await?;
-                    let entries = s.ledger.all_entries().await.map_err(|e| e.to_string());
-                    let notes = s.ledger.checkpoint_notes().await.map_err(|e| e.to_string());
+                    let entries = s
+                        .ledger_store
+                        .all_entries()
+                        .await
+                        .map_err(|e| e.to_string());
+                    let notes = s
+                        .ledger_store
+                        .checkpoint_notes()
+                        .await
+                        .map_err(|e| e.to_string());
                     s.close().await;
                     (entries?, notes?, "the database".to_owned())
                 }
@@ -89,7 +97,7 @@ pub async fn run(cmd: LedgerCommand) -> Result<(), String> {
         }
         LedgerCommand::Export { db, keys, out } => {
             let s = open(&db, &keys).await?;
-            let result = export(&s.ledger, out.as_deref()).await;
+            let result = export(&s.ledger_store, out.as_deref()).await;
             s.close().await;
             result
         }
@@ -97,11 +105,11 @@ pub async fn run(cmd: LedgerCommand) -> Result<(), String> {
             let s = open(&db, &keys).await?;
             let cp = s
                 .ledger
-                .checkpoint(&s.keys)
+                .checkpoint(&operator())
                 .await
                 .map_err(|e| e.to_string());
             s.close().await;
-            let cp = cp?;
+            let cp = cp?.checkpoint;
             print!("{}", cp.note);
             eprintln!(
                 "checkpoint of size {} signed by key {}",
@@ -177,7 +185,7 @@ fn verify_proof(
 }
 
 /// Writes the JSON Lines export, a page at a time.
-pub async fn export(ledger: &Ledger, out: Option<&Path>) -> Result<(), String> {
+pub async fn export(ledger: &LedgerStore, out: Option<&Path>) -> Result<(), String> {
     let header = ledger.export_header().await.map_err(|e| e.to_string())?;
     let mut sink: Box<dyn Write> = match out {
         Some(p) => Box::new(std::io::BufWriter::new(

@@ -23,6 +23,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
 
+use app::api::backend::Principal;
 use clap::Parser;
 use trust::keys::TrustRoot;
 
@@ -74,6 +75,11 @@ fn report(outcome: Result<(), String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The command-line operator, as services see them (see [`Principal::operator`]).
+fn operator() -> Principal {
+    Principal::operator(cli_actor())
 }
 
 /// Opens the services for a verb that works on the database and the keys.

@@ -110,7 +110,7 @@ pub fn run_plugin(cmd: PluginCommand) -> ExitCode {
                     .map_err(|e| format!("cannot reach {}: {e}", server.server))?;
                 let key: PublisherKey = answer(res).await?;
                 println!(
-                    "registered key {} ({}) for {}",
+                    "registered key {} ({}) for {}; it waits for approval by secops or an administrator before signatures by it count",
                     key.key_id, key.name, key.tenant
                 );
                 Ok(ExitCode::SUCCESS)

@@ -93,7 +93,7 @@ fn print_verdict(d: &SubmissionDetail) {
     };
     println!(
         "decision: {}\nplugin: {} {}  (submission {}, bundle sha256 {})\npack: {} {}",
-        v.decision.to_uppercase(),
+        v.decision.as_str().to_uppercase(),
         s.plugin,
         s.version,
         s.id,

@@ -45,6 +45,10 @@ pub mod publisher_key {
         pub created_by: String,
         pub created_at: DateTimeUtc,
         pub revoked_at: Option<DateTimeUtc>,
+        /// Signatures by the key count only once secops or an administrator approved it.
+        pub approved_at: Option<DateTimeUtc>,
+        pub approved_by: Option<String>,
+        pub revoked_by: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -142,10 +146,12 @@ pub mod job {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i32,
+        /// A [`crate::services::jobs::JobKind`].
         pub kind: String,
+        /// What the job is about (a submission id, `ledger.checkpoint:<slot>`): unique.
         #[sea_orm(unique)]
-        pub submission_id: String,
-        /// `queued`, `running`, `done` or `failed`.
+        pub subject: String,
+        /// A [`crate::services::jobs::JobState`].
         pub state: String,
         pub attempts: i32,
         pub max_attempts: i32,
@@ -155,6 +161,8 @@ pub mod job {
         pub last_error: Option<String>,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        /// The tenant the job works for (fair queueing), if any.
+        pub tenant_id: Option<i32>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -235,6 +243,27 @@ pub mod api_token {
         pub last_used_at: Option<DateTimeUtc>,
         pub expires_at: Option<DateTimeUtc>,
         pub revoked_at: Option<DateTimeUtc>,
+        /// Its scopes' names, separated by spaces.
+        pub scopes: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A plugin id and the tenant that first published it (who alone may publish it again).
+pub mod plugin {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "plugins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub plugin_id: String,
+        pub tenant_id: i32,
+        pub created_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

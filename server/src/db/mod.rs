@@ -27,6 +27,35 @@ pub struct Db {
     sqlite_path: Option<PathBuf>,
 }
 
+/// Why the server is not ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotReady {
+    /// The database cannot be reached; the detail (paths, driver text) is for the log only.
+    Unreachable(String),
+    /// This many migrations are not applied.
+    Migrations(usize),
+}
+
+impl NotReady {
+    /// What anyone may be told: nothing about paths, hosts or drivers.
+    pub fn public(&self) -> String {
+        match self {
+            NotReady::Unreachable(_) => "database unreachable".into(),
+            NotReady::Migrations(n) => {
+                format!("{n} migration(s) not applied: run `stellar migrate`")
+            }
+        }
+    }
+
+    /// Everything, for the operator's log.
+    pub fn detail(&self) -> String {
+        match self {
+            NotReady::Unreachable(d) => d.clone(),
+            NotReady::Migrations(_) => self.public(),
+        }
+    }
+}
+
 /// Why the database could not be opened or migrated.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -130,29 +159,28 @@ impl Db {
             .map_err(DbError::Migrate)
     }
 
-    /// Whether the database answers and its schema is current; the reason when it is not.
-    pub async fn readiness(&self) -> Result<(), String> {
+    /// Whether the database answers and its schema is current; why not when it is not.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
         if let Some(path) = &self.sqlite_path
             && !path.exists()
         {
-            return Err(format!(
+            return Err(NotReady::Unreachable(format!(
                 "the SQLite database file `{}` no longer exists",
                 path.display()
-            ));
+            )));
         }
         let ping = Statement::from_string(self.backend(), "SELECT 1");
         self.conn
             .query_one_raw(ping)
             .await
-            .map_err(|e| format!("the database does not answer: {e}"))?;
+            .map_err(|e| NotReady::Unreachable(format!("the database does not answer: {e}")))?;
         let pending = Migrator::get_pending_migrations(&self.conn)
             .await
-            .map_err(|e| format!("the migration state cannot be read: {e}"))?;
+            .map_err(|e| {
+                NotReady::Unreachable(format!("the migration state cannot be read: {e}"))
+            })?;
         if !pending.is_empty() {
-            return Err(format!(
-                "{} migration(s) not applied: run `stellar migrate`",
-                pending.len()
-            ));
+            return Err(NotReady::Migrations(pending.len()));
         }
         Ok(())
     }

@@ -1,19 +1,21 @@
-//! The access table: who may call each route. The authentication layer consults it on every
-//! request, and a route that is not in it is refused to everyone (deny by default).
+//! The route table: which [`Action`] each route is, from the policy in [`app::authz`]. The
+//! authentication layer consults it on every request, and a route that is not in it is
+//! refused to everyone (deny by default). Services authorize the same action again, with the
+//! tenant scope.
 //!
 //! The OpenAPI document takes its security requirements from this table too, so the document
 //! and the enforcement cannot disagree.
 
-use app::routes::{ADMINS, ANY_ROLE, AUDITORS, PAGES};
-use app::types::Role;
+use app::authz::Action;
+use app::routes::PAGES;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone, signed in or not.
     Public,
-    /// A signed-in user with one of these roles. Services narrow further by tenant.
-    Roles(&'static [Role]),
+    /// A signed-in caller allowed to take this action.
+    Signed(Action),
 }
 
 /// One route and its access.
@@ -33,80 +35,177 @@ const fn rule(method: &'static str, path: &'static str, access: Access) -> Rule 
     }
 }
 
-const ANY: Access = Access::Roles(ANY_ROLE);
-const ADMIN: Access = Access::Roles(ADMINS);
-const AUDIT: Access = Access::Roles(AUDITORS);
-const SIGN: Access = Access::Roles(super::api_trust::SIGNERS);
-const SUBMIT: Access = Access::Roles(super::api_submissions::SUBMITTERS);
-const KEYS: Access = Access::Roles(super::api_submissions::KEY_REGISTRARS);
+const fn to(action: Action) -> Access {
+    Access::Signed(action)
+}
+
+const PUBLIC: Access = Access::Public;
 
 /// The JSON API, operations and sign-in routes.
 pub const API_RULES: &[Rule] = &[
-    rule("GET", "/api/v1/version", Access::Public),
-    rule("GET", "/api/openapi.json", Access::Public),
-    rule("GET", "/healthz", Access::Public),
-    rule("GET", "/readyz", Access::Public),
+    rule("GET", "/api/v1/version", PUBLIC),
+    rule("GET", "/api/openapi.json", PUBLIC),
+    rule("GET", "/healthz", PUBLIC),
+    rule("GET", "/readyz", PUBLIC),
     // `/metrics` has its own optional bearer token (`--metrics-token`).
-    rule("GET", "/metrics", Access::Public),
-    rule("POST", "/auth/login", Access::Public),
-    rule("POST", "/auth/logout", ANY),
-    rule("GET", "/api/v1/me", ANY),
-    rule("GET", "/api/v1/dashboard", ANY),
-    rule("GET", "/api/v1/tenants", ANY),
-    rule("POST", "/api/v1/tenants", ADMIN),
-    rule("GET", "/api/v1/tenants/{slug}", ANY),
-    rule("GET", "/api/v1/tenants/{slug}/members", ANY),
-    rule("GET", "/api/v1/users", ADMIN),
-    rule("POST", "/api/v1/users", ADMIN),
-    rule("GET", "/api/v1/users/{username}", ANY),
-    rule("PATCH", "/api/v1/users/{username}", ADMIN),
-    rule("GET", "/api/v1/tokens", ANY),
-    rule("POST", "/api/v1/tokens", ANY),
-    rule("DELETE", "/api/v1/tokens/{id}", ANY),
-    rule("GET", "/api/v1/submissions", ANY),
-    rule("POST", "/api/v1/submissions", SUBMIT),
-    rule("GET", "/api/v1/submissions/{id}", ANY),
-    rule("POST", "/submissions/upload", SUBMIT),
-    rule("GET", "/api/v1/tenants/{slug}/publisher", ANY),
-    rule("PATCH", "/api/v1/tenants/{slug}/publisher", ADMIN),
-    rule("GET", "/api/v1/publisher-keys", ANY),
-    rule("POST", "/api/v1/publisher-keys", KEYS),
-    rule("GET", "/api/v1/ledger", AUDIT),
-    rule("GET", "/api/v1/ledger/entries", AUDIT),
-    rule("GET", "/api/v1/ledger/entries/{seq}", AUDIT),
-    rule("GET", "/api/v1/ledger/entries/{seq}/proof", AUDIT),
-    rule("GET", "/api/v1/ledger/checkpoints", AUDIT),
-    rule("POST", "/api/v1/ledger/checkpoints", AUDIT),
-    rule("GET", "/api/v1/ledger/checkpoint", AUDIT),
-    rule("GET", "/api/v1/ledger/proofs/consistency", AUDIT),
-    rule("GET", "/api/v1/ledger/export", AUDIT),
-    rule("POST", "/api/v1/ledger/verifications", AUDIT),
+    rule("GET", "/metrics", PUBLIC),
+    rule("POST", "/auth/login", PUBLIC),
+    rule("POST", "/auth/logout", to(Action::UseAccount)),
+    rule("GET", "/api/v1/me", to(Action::UseAccount)),
+    rule("GET", "/api/v1/dashboard", to(Action::UseAccount)),
+    rule("GET", "/api/v1/tenants", to(Action::ReadTenants)),
+    rule("POST", "/api/v1/tenants", to(Action::ManageAccounts)),
+    rule("GET", "/api/v1/tenants/{slug}", to(Action::ReadTenants)),
+    rule(
+        "GET",
+        "/api/v1/tenants/{slug}/members",
+        to(Action::ReadTenants),
+    ),
+    rule("GET", "/api/v1/users", to(Action::ReadUsers)),
+    rule("POST", "/api/v1/users", to(Action::ManageAccounts)),
+    rule("GET", "/api/v1/users/{username}", to(Action::UseAccount)),
+    rule(
+        "PATCH",
+        "/api/v1/users/{username}",
+        to(Action::ManageAccounts),
+    ),
+    rule("GET", "/api/v1/tokens", to(Action::UseAccount)),
+    rule("POST", "/api/v1/tokens", to(Action::ManageOwnTokens)),
+    rule("DELETE", "/api/v1/tokens/{id}", to(Action::ManageOwnTokens)),
+    rule("GET", "/api/v1/submissions", to(Action::ReadSubmissions)),
+    rule("POST", "/api/v1/submissions", to(Action::Submit)),
+    rule(
+        "GET",
+        "/api/v1/submissions/{id}",
+        to(Action::ReadSubmissions),
+    ),
+    rule("POST", "/submissions/upload", to(Action::Submit)),
+    rule(
+        "GET",
+        "/api/v1/tenants/{slug}/publisher",
+        to(Action::ReadSubmissions),
+    ),
+    rule(
+        "PATCH",
+        "/api/v1/tenants/{slug}/publisher",
+        to(Action::EditPublisherProfile),
+    ),
+    rule("GET", "/api/v1/publisher-keys", to(Action::ReadSubmissions)),
+    rule(
+        "POST",
+        "/api/v1/publisher-keys",
+        to(Action::RegisterPublisherKey),
+    ),
+    rule(
+        "POST",
+        "/api/v1/publisher-keys/{key}/approve",
+        to(Action::ApprovePublisherKeys),
+    ),
+    rule(
+        "POST",
+        "/api/v1/publisher-keys/{key}/revoke",
+        to(Action::RevokePublisherKey),
+    ),
+    rule("GET", "/api/v1/ledger", to(Action::ReadLedger)),
+    rule("GET", "/api/v1/ledger/entries", to(Action::ReadLedger)),
+    rule(
+        "GET",
+        "/api/v1/ledger/entries/{seq}",
+        to(Action::ReadLedger),
+    ),
+    rule(
+        "GET",
+        "/api/v1/ledger/entries/{seq}/proof",
+        to(Action::ReadLedger),
+    ),
+    rule("GET", "/api/v1/ledger/checkpoints", to(Action::ReadLedger)),
+    rule(
+        "POST",
+        "/api/v1/ledger/checkpoints",
+        to(Action::OperateLedger),
+    ),
+    rule("GET", "/api/v1/ledger/checkpoint", to(Action::ReadLedger)),
+    rule(
+        "GET",
+        "/api/v1/ledger/proofs/consistency",
+        to(Action::ReadLedger),
+    ),
+    rule("GET", "/api/v1/ledger/export", to(Action::ReadLedger)),
+    rule(
+        "POST",
+        "/api/v1/ledger/verifications",
+        to(Action::OperateLedger),
+    ),
     // Public keys are public: anyone may verify Stellar's signatures.
-    rule("GET", "/api/v1/trust-root", Access::Public),
-    rule("GET", "/api/v1/keys", ANY),
-    rule("GET", "/api/v1/signing-requests", SIGN),
-    rule("GET", "/api/v1/signing-requests/{id}", SIGN),
-    rule("POST", "/api/v1/signing-requests/{id}/signature", SIGN),
+    rule("GET", "/api/v1/trust-root", PUBLIC),
+    rule("GET", "/api/v1/keys", to(Action::ReadKeys)),
+    rule(
+        "GET",
+        "/api/v1/signing-requests",
+        to(Action::HandleSigningRequests),
+    ),
+    rule(
+        "GET",
+        "/api/v1/signing-requests/{id}",
+        to(Action::HandleSigningRequests),
+    ),
+    rule(
+        "POST",
+        "/api/v1/signing-requests/{id}/signature",
+        to(Action::HandleSigningRequests),
+    ),
 ];
 
 /// The portal's server functions. Their services authorize each call in detail.
 pub const SERVER_FN_RULES: &[Rule] = &[
-    rule("GET", "/portal/api/dashboard", ANY),
-    rule("GET", "/portal/api/tenants", ANY),
-    rule("POST", "/portal/api/tenants/create", ADMIN),
-    rule("GET", "/portal/api/users", ADMIN),
-    rule("POST", "/portal/api/users/create", ADMIN),
-    rule("POST", "/portal/api/users/set-disabled", ADMIN),
-    rule("GET", "/portal/api/tokens", ANY),
-    rule("POST", "/portal/api/tokens/create", ANY),
-    rule("POST", "/portal/api/tokens/revoke", ANY),
-    rule("GET", "/portal/api/ledger/status", AUDIT),
-    rule("GET", "/portal/api/ledger/entries", AUDIT),
-    rule("GET", "/portal/api/ledger/proof", AUDIT),
-    rule("POST", "/portal/api/ledger/verify", AUDIT),
-    rule("POST", "/portal/api/ledger/checkpoint", AUDIT),
-    rule("GET", "/portal/api/submissions", ANY),
-    rule("GET", "/portal/api/submission", ANY),
+    rule("GET", "/portal/api/dashboard", to(Action::UseAccount)),
+    rule("GET", "/portal/api/tenants", to(Action::ReadTenants)),
+    rule(
+        "POST",
+        "/portal/api/tenants/create",
+        to(Action::ManageAccounts),
+    ),
+    rule("GET", "/portal/api/users", to(Action::ReadUsers)),
+    rule(
+        "POST",
+        "/portal/api/users/create",
+        to(Action::ManageAccounts),
+    ),
+    rule(
+        "POST",
+        "/portal/api/users/set-disabled",
+        to(Action::ManageAccounts),
+    ),
+    rule("GET", "/portal/api/tokens", to(Action::UseAccount)),
+    rule(
+        "POST",
+        "/portal/api/tokens/create",
+        to(Action::ManageOwnTokens),
+    ),
+    rule(
+        "POST",
+        "/portal/api/tokens/revoke",
+        to(Action::ManageOwnTokens),
+    ),
+    rule("GET", "/portal/api/ledger/status", to(Action::ReadLedger)),
+    rule("GET", "/portal/api/ledger/entries", to(Action::ReadLedger)),
+    rule("GET", "/portal/api/ledger/proof", to(Action::ReadLedger)),
+    rule(
+        "POST",
+        "/portal/api/ledger/verify",
+        to(Action::OperateLedger),
+    ),
+    rule(
+        "POST",
+        "/portal/api/ledger/checkpoint",
+        to(Action::OperateLedger),
+    ),
+    rule(
+        "GET",
+        "/portal/api/submissions",
+        to(Action::ReadSubmissions),
+    ),
+    rule("GET", "/portal/api/submission", to(Action::ReadSubmissions)),
 ];
 
 /// What the table says about a request to a matched route, or `None` if the route is unknown.
@@ -115,8 +214,8 @@ pub fn lookup(method: &str, route: &str) -> Option<Access> {
         return Some(Access::Public);
     }
     let method = if method == "HEAD" { "GET" } else { method };
-    if let Some((_, roles)) = PAGES.iter().find(|(path, _)| *path == route) {
-        return (method == "GET").then(|| roles.map_or(Access::Public, Access::Roles));
+    if let Some((_, action)) = PAGES.iter().find(|(path, _)| *path == route) {
+        return (method == "GET").then(|| action.map_or(Access::Public, Access::Signed));
     }
     API_RULES
         .iter()

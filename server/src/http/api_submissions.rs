@@ -1,9 +1,10 @@
 //! The JSON API of plugin submissions: upload a bundle, list and read submissions with their
-//! verdicts, and manage publisher keys.
+//! verdicts, publisher profiles, and publisher keys (registered by partners, approved by secops
+//! or administrators, revocable).
 
 use app::types::{
-    NewPublisherKey, PublisherKey, PublisherProfile, PublisherProfileUpdate, Role,
-    SubmissionDetail, SubmissionFilter, SubmissionPage, SubmissionSummary,
+    NewPublisherKey, PublisherKey, PublisherProfile, PublisherProfileUpdate, SubmissionDetail,
+    SubmissionFilter, SubmissionPage, SubmissionSummary,
 };
 use axum::Json;
 use axum::extract::{Multipart, State};
@@ -12,16 +13,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::api_trust::ApiQuery;
-use super::api_v1::{ApiJson, ApiPath};
-use super::auth::Auth;
+use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::problem::{ApiError, Problem};
 use crate::services::submissions::SubmitError;
-
-/// Who may submit plugins.
-pub const SUBMITTERS: &[Role] = &[Role::Partner];
-/// Who may register publisher keys (administrators name the tenant).
-pub const KEY_REGISTRARS: &[Role] = &[Role::Partner, Role::Admin];
 
 const PROBLEM: &str = "application/problem+json";
 
@@ -30,6 +24,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_submissions, create_submission))
         .routes(routes!(get_submission))
         .routes(routes!(list_publisher_keys, create_publisher_key))
+        .routes(routes!(approve_publisher_key))
+        .routes(routes!(revoke_publisher_key))
         .routes(routes!(portal_upload))
         .routes(routes!(get_publisher_profile, update_publisher_profile))
 }
@@ -66,6 +62,7 @@ async fn create_submission(
     Auth(who): Auth,
     mut form: Multipart,
 ) -> Result<(StatusCode, Json<SubmissionSummary>), ApiError> {
+    let _reading = s.submissions.upload_permit(&who).await?;
     let limit = s.submissions.settings().limits.max_bundle_bytes;
     let (filename, bytes) = read_bundle(&mut form, limit).await?;
     let created = s.submissions.submit(&who, &filename, bytes).await?;
@@ -140,13 +137,16 @@ pub async fn portal_upload(
     mut form: Multipart,
 ) -> axum::response::Redirect {
     let limit = s.submissions.settings().limits.max_bundle_bytes;
-    let outcome = match read_bundle(&mut form, limit).await {
-        Ok((filename, bytes)) => s
-            .submissions
-            .submit(&who, &filename, bytes)
-            .await
-            .map_err(ApiError::from),
-        Err(e) => Err(e),
+    let outcome = match s.submissions.upload_permit(&who).await {
+        Err(e) => Err(ApiError::App(e)),
+        Ok(_reading) => match read_bundle(&mut form, limit).await {
+            Ok((filename, bytes)) => s
+                .submissions
+                .submit(&who, &filename, bytes)
+                .await
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        },
     };
     match outcome {
         Ok(created) => axum::response::Redirect::to(&format!("/submissions/{}", created.id)),
@@ -208,7 +208,8 @@ async fn list_publisher_keys(
     Ok(Json(s.submissions.list_keys(&who).await?))
 }
 
-/// Registers a publisher public key: bundles signed with it count as signed.
+/// Registers a publisher public key. Bundles signed with it count as signed once secops or an
+/// administrator approved it.
 #[utoipa::path(post, path = "/api/v1/publisher-keys", tag = "submissions",
     request_body = NewPublisherKey,
     responses((status = 201, body = PublisherKey), (status = 409, body = Problem, content_type = PROBLEM),
@@ -222,6 +223,32 @@ async fn create_publisher_key(
         StatusCode::CREATED,
         Json(s.submissions.register_key(&who, input).await?),
     ))
+}
+
+/// Approves a publisher key (secops, administrators): from now on its signatures count.
+#[utoipa::path(post, path = "/api/v1/publisher-keys/{key}/approve", tag = "submissions",
+    params(("key" = String, Path, description = "Key id, or its first 8+ hex digits")),
+    responses((status = 200, body = PublisherKey), (status = 404, body = Problem, content_type = PROBLEM),
+        (status = 409, body = Problem, content_type = PROBLEM)))]
+async fn approve_publisher_key(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<PublisherKey>, ApiError> {
+    Ok(Json(s.submissions.approve_key(&who, &key).await?))
+}
+
+/// Revokes a publisher key (its partner, secops, administrators): its signatures no longer
+/// count.
+#[utoipa::path(post, path = "/api/v1/publisher-keys/{key}/revoke", tag = "submissions",
+    params(("key" = String, Path, description = "Key id, or its first 8+ hex digits")),
+    responses((status = 200, body = PublisherKey), (status = 404, body = Problem, content_type = PROBLEM)))]
+async fn revoke_publisher_key(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<PublisherKey>, ApiError> {
+    Ok(Json(s.submissions.revoke_key(&who, &key).await?))
 }
 
 /// A tenant's publisher profile: verified, tier, egress rules (partners: their own tenant).

@@ -1,39 +1,30 @@
 //! Authentication and authorization at the HTTP edge: who is calling (API token or session
-//! cookie), cross-site request checks, and the access table; plus sign-in and sign-out.
+//! cookie) and from where (the client address, through trusted proxies only), cross-site
+//! request checks, and the route table.
 //!
-//! **Invariant:** a request reaches a handler only if the access table allows it; the handler's
-//! service then checks tenant scope. A state-changing request authenticated by cookie must carry
+//! **Invariant:** a request reaches a handler only if the route table allows its caller (role
+//! and token scope, by [`app::authz::authorize`]); the handler's service then authorizes again
+//! and applies the tenant scope. A state-changing request authenticated by cookie must carry
 //! the session's CSRF token and must not come from another origin.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use app::api::backend::Principal;
+use app::authz::authorize;
 use app::error::AppError;
-use app::types::Me;
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use cookie::Cookie;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::AppState;
 use super::access::{self, Access};
 use super::problem::{ApiError, Problem};
+use crate::config::ProxyConfig;
 use crate::secrets::constant_time_eq;
-
-/// The sign-in routes, with their OpenAPI operations.
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(login))
-        .routes(routes!(logout))
-}
 
 /// The session cookie's name (with the `__Host-` prefix when cookies are `Secure`).
 pub fn cookie_name(secure: bool) -> &'static str {
@@ -51,22 +42,6 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 /// Largest form body read to find a CSRF token.
 const MAX_FORM_BYTES: usize = 256 * 1024;
 
-/// The signed-in caller, for handlers: refuses anonymous requests with 401.
-pub struct Auth(pub Principal);
-
-impl<S: Send + Sync> FromRequestParts<S> for Auth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Principal>()
-            .cloned()
-            .map(Auth)
-            .ok_or_else(|| ApiError::App(AppError::unauthenticated()))
-    }
-}
-
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Via {
@@ -78,7 +53,7 @@ fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-fn session_secret(headers: &HeaderMap, secure: bool) -> Option<String> {
+pub(super) fn session_secret(headers: &HeaderMap, secure: bool) -> Option<String> {
     let name = cookie_name(secure);
     headers
         .get_all(header::COOKIE)
@@ -106,32 +81,79 @@ pub fn session_cookie(secure: bool, value: Option<(&str, i64)>) -> HeaderValue {
     HeaderValue::from_str(&c.to_string()).unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The client address used for throttling.
-fn client_addr(state: &AppState, req: &Request) -> Option<String> {
-    if state.http.proxy.trust
-        && let Some(first) = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-    {
-        return Some(first.trim().to_owned());
+/// One `X-Forwarded-For` hop: an address, perhaps bracketed or with a port.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    if let Ok(ip) = hop.parse() {
+        return Some(ip);
     }
-    req.extensions()
+    if let Ok(sock) = hop.parse::<SocketAddr>() {
+        return Some(sock.ip());
+    }
+    hop.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// The client's address. Behind trusted proxies it is the right-most `X-Forwarded-For` hop
+/// that is not one of them (every hop left of it was written by the client, who can write
+/// anything); a request that does not come from a trusted proxy is its own client.
+pub fn client_ip(proxy: &ProxyConfig, peer: Option<IpAddr>, forwarded: &[&str]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !proxy.trust || !proxy.is_trusted(peer) || forwarded.is_empty() {
+        return Some(peer);
+    }
+    let mut nearest_trusted = peer;
+    for hop in forwarded.iter().flat_map(|h| h.split(',')).rev() {
+        match parse_hop(hop) {
+            Some(ip) if proxy.is_trusted(ip) => nearest_trusted = ip,
+            Some(ip) => return Some(ip),
+            // Garbage in the chain our proxies wrote: believe nothing further left.
+            None => return Some(nearest_trusted),
+        }
+    }
+    Some(nearest_trusted)
+}
+
+/// The client address of a request (for throttling and the ledger).
+pub(super) fn client_addr(state: &AppState, req: &Request) -> Option<IpAddr> {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string())
+        .map(|ci| ci.0.ip());
+    let forwarded: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    client_ip(&state.http.proxy, peer, &forwarded)
+}
+
+/// Whether the request came through one of the trusted proxies (whose headers count).
+fn via_trusted_proxy(state: &AppState, peer: Option<IpAddr>) -> bool {
+    state.http.proxy.trust && peer.is_some_and(|p| state.http.proxy.is_trusted(p))
 }
 
 /// The origin this server answers as: the configured public URL, or the `Host` header.
-fn expected_origin(state: &AppState, headers: &HeaderMap) -> Option<String> {
+fn expected_origin(state: &AppState, req: &Request) -> Option<String> {
     if let Some(o) = &state.http.public_origin {
         return Some(o.clone());
     }
+    let headers = req.headers();
     let host = headers.get(header::HOST)?.to_str().ok()?;
-    let scheme = if state.http.proxy.trust {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ci| ci.0.ip());
+    let scheme = if via_trusted_proxy(state, peer) {
         headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .map(str::trim)
+            .filter(|s| matches!(*s, "http" | "https"))
             .unwrap_or("http")
     } else {
         "http"
@@ -147,7 +169,7 @@ fn cross_site(state: &AppState, req: &Request) -> Option<String> {
     }
     let headers = req.headers();
     if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        let expected = expected_origin(state, headers);
+        let expected = expected_origin(state, req);
         if origin == "null" || expected.as_deref() != Some(&origin.to_ascii_lowercase()) {
             return Some(format!(
                 "the request came from the origin `{origin}`, not from this site: state changes are accepted only from {}",
@@ -307,7 +329,7 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     if let Some(route) = route.as_deref() {
         match access::lookup(req.method().as_str(), route) {
             Some(Access::Public) => {}
-            Some(Access::Roles(roles)) => match &resolved {
+            Some(Access::Signed(action)) => match &resolved {
                 None if access::is_page(route) => {
                     let mut target = format!("/login?next={}", urlencode(&path));
                     if clear_cookie {
@@ -334,16 +356,10 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
                     return res;
                 }
                 // Pages render their own "not allowed" view (403) inside the portal shell.
-                Some((p, _)) if !roles.contains(&p.role()) && !access::is_page(route) => {
-                    return refuse(
-                        Some(route),
-                        StatusCode::FORBIDDEN,
-                        format!(
-                            "your role ({}) may not use `{} {route}`",
-                            p.role(),
-                            req.method()
-                        ),
-                    );
+                Some((p, _)) if !access::is_page(route) => {
+                    if let Err(e) = authorize(p, action) {
+                        return refuse(Some(route), StatusCode::FORBIDDEN, e.to_string());
+                    }
                 }
                 Some(_) => {}
             },
@@ -367,160 +383,64 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     res
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// A local path to go to after sign-in; anything else (other hosts, `//`) becomes `/`.
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.contains('\\')
-                && !n.starts_with("/auth/")
-                && n.len() <= 2048
-                && !n.chars().any(char::is_control) =>
-        {
-            n.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
-}
-
-fn wants_html(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
-}
-
-/// The sign-in form.
-#[derive(Debug, Deserialize, ToSchema)]
-pub struct LoginForm {
-    pub username: String,
-    pub password: String,
-    /// Where a browser goes after signing in (a local path).
-    #[serde(default)]
-    pub next: Option<String>,
-}
-
-/// A successful sign-in, for non-browser clients.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct LoginResult {
-    pub me: Me,
-    /// Send back as `x-csrf-token` on state-changing requests made with the session cookie.
-    pub csrf_token: String,
-    /// When the session ends at the latest (RFC 3339).
-    pub expires_at: String,
-}
-
-/// Sign in with a username and password.
-///
-/// Sets the session cookie. Browsers (which `Accept: text/html`) are redirected to `next`, or
-/// back to the sign-in page with `?error=` on failure; other clients get JSON or a problem.
-#[utoipa::path(
-    post, path = "/auth/login", tag = "auth",
-    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
-    responses(
-        (status = 200, description = "Signed in", body = LoginResult),
-        (status = 303, description = "Browser form: redirected"),
-        (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Throttled after repeated failures", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn login(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let html = wants_html(&headers);
-    let addr = client_addr(&state, &req);
-    let axum::Form(form) = axum::Form::<LoginForm>::from_request(req, &()).await?;
-    let next = safe_next(form.next.as_deref());
-    match state
-        .accounts
-        .login(&form.username, &form.password, addr.as_deref())
-        .await
-    {
-        Ok((session, principal)) => {
-            let max_age = (session.expires_at - chrono::Utc::now())
-                .num_seconds()
-                .max(1);
-            let cookie =
-                session_cookie(state.http.secure_cookies, Some((&session.secret, max_age)));
-            let mut res = if html {
-                Redirect::to(&next).into_response()
-            } else {
-                Json(LoginResult {
-                    me: principal.me,
-                    csrf_token: session.csrf_token,
-                    expires_at: crate::services::timestamp(session.expires_at),
-                })
-                .into_response()
-            };
-            res.headers_mut().insert(header::SET_COOKIE, cookie);
-            Ok(res)
-        }
-        Err(e) if html => {
-            let code = match &e {
-                AppError::TooManyRequests {
-                    retry_after_secs, ..
-                } => {
-                    format!("throttled&retry={retry_after_secs}")
-                }
-                AppError::Unauthenticated { .. } => "invalid".to_owned(),
-                other => return Err(ApiError::App(other.clone())),
-            };
-            Ok(Redirect::to(&format!(
-                "/login?error={code}&next={}&username={}",
-                urlencode(&next),
-                urlencode(form.username.trim())
-            ))
-            .into_response())
-        }
-        Err(e) => Err(ApiError::App(e)),
-    }
-}
-
-/// Sign out: ends the session and clears its cookie.
-#[utoipa::path(
-    post, path = "/auth/logout", tag = "auth",
-    responses(
-        (status = 204, description = "Signed out"),
-        (status = 303, description = "Browser form: redirected to the sign-in page"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "CSRF token missing or wrong", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-pub async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    let secure = state.http.secure_cookies;
-    if let Some(secret) = session_secret(&headers, secure) {
-        state.accounts.logout(&secret).await?;
-    }
-    let mut res = if wants_html(&headers) {
-        Redirect::to("/login").into_response()
-    } else {
-        StatusCode::NO_CONTENT.into_response()
-    };
-    res.headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(secure, None));
-    Ok(res)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::safe_next;
+    use super::*;
+
+    fn proxies() -> ProxyConfig {
+        ProxyConfig {
+            trust: true,
+            trusted: vec![
+                "127.0.0.0/8".parse().unwrap_or_else(|_| unreachable!()),
+                "10.0.0.0/8".parse().unwrap_or_else(|_| unreachable!()),
+            ],
+        }
+    }
+
+    fn ip(s: &str) -> Option<IpAddr> {
+        s.parse().ok()
+    }
 
     #[test]
-    fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(safe_next(Some("/admin")), "/admin");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
-        assert_eq!(safe_next(None), "/");
+    fn the_client_is_the_right_most_untrusted_hop() {
+        let p = proxies();
+        let lo = ip("127.0.0.1");
+        // The client wrote the first value; the proxy appended the real one.
+        assert_eq!(
+            client_ip(&p, lo, &["6.6.6.6, 203.0.113.9"]),
+            ip("203.0.113.9")
+        );
+        // Two proxies of ours.
+        assert_eq!(
+            client_ip(&p, lo, &["6.6.6.6, 203.0.113.9, 10.1.1.1"]),
+            ip("203.0.113.9")
+        );
+        // Several headers are one list, in order.
+        assert_eq!(
+            client_ip(&p, lo, &["6.6.6.6", "203.0.113.9"]),
+            ip("203.0.113.9")
+        );
+        // Garbage in the chain: believe nothing left of it.
+        assert_eq!(
+            client_ip(&p, lo, &["203.0.113.9, junk, 10.1.1.1"]),
+            ip("10.1.1.1")
+        );
+        // Ports and brackets.
+        assert_eq!(client_ip(&p, lo, &["[2001:db8::1]:443"]), ip("2001:db8::1"));
+        // Not from a trusted proxy: the peer is the client, whatever the header says.
+        assert_eq!(
+            client_ip(&p, ip("198.51.100.7"), &["1.2.3.4"]),
+            ip("198.51.100.7")
+        );
+        // Proxies not trusted at all.
+        let off = ProxyConfig {
+            trust: false,
+            ..proxies()
+        };
+        assert_eq!(client_ip(&off, lo, &["1.2.3.4"]), lo);
     }
 }

@@ -39,16 +39,13 @@ async fn healthz() -> Json<Health> {
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Problem, content_type = "application/problem+json")))]
 async fn readyz(State(s): State<AppState>) -> Response {
-    match s.db.readiness().await {
+    match s.health.readiness().await {
         Ok(()) => Json(Health { status: "ready" }).into_response(),
-        Err(reason) => {
-            tracing::warn!(%reason, "not ready");
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("not ready: {reason}"),
-            )
-            .into_response_with_status()
-        }
+        Err(reason) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {reason}"),
+        )
+        .into_response_with_status(),
     }
 }
 

@@ -1,16 +1,25 @@
 //! The HTTP surface: one router per area merged once in [`build_app`], which does no IO.
 //!
-//! Layers, outermost first: observe (request id, span, metrics) → problem documents → header
-//! limit → panic catcher → timeout → body limit → authentication and access → routes.
+//! Layers, outermost first: observe (request id, span, metrics) → problem documents → security
+//! headers → header limit → panic catcher → timeout → body limit → authentication and access →
+//! routes.
+//!
+//! **Boundary:** handlers are thin: they extract, call one service method with the caller's
+//! [`Principal`](app::api::backend::Principal), and answer. [`AppState`] holds only services
+//! whose methods authorize their caller (and the public readiness check).
 
 pub mod access;
+pub mod api_accounts;
+pub mod api_keys;
+pub mod api_ledger;
 pub mod api_submissions;
-pub mod api_trust;
-pub mod api_v1;
 pub mod auth;
+pub mod extract;
 pub mod health;
+pub mod limits;
 pub mod observe;
 pub mod problem;
+pub mod session;
 
 use std::sync::{Arc, OnceLock};
 
@@ -19,7 +28,7 @@ use app::{App, shell};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 
 use leptos::config::LeptosOptions;
@@ -36,27 +45,28 @@ use utoipa::openapi::security::{
 use utoipa_axum::router::OpenApiRouter;
 
 use crate::config::HttpConfig;
-use crate::db::Db;
-use crate::services::Services;
 use crate::services::accounts::Accounts;
-use crate::services::audit::Audit;
 use crate::services::keys::Keyring;
 use crate::services::ledger::Ledger;
 use crate::services::signing::Signing;
+use crate::services::submissions::Submissions;
+use crate::services::{Health, Services};
 use access::{API_RULES, Access};
+use limits::{BodyLimits, limit_body};
 use problem::Problem;
 
-/// What every handler can reach.
+/// What every handler can reach: services that authorize their caller, and configuration.
 #[derive(Clone)]
 pub struct AppState {
     pub http: Arc<HttpConfig>,
-    pub db: Db,
     pub accounts: Accounts,
+    /// Signing keys: listed to callers allowed to, and the public trust root.
     pub keys: Keyring,
     pub ledger: Ledger,
+    /// Offline signing requests.
     pub signing: Signing,
-    pub submissions: crate::services::submissions::Submissions,
-    pub audit: Audit,
+    pub submissions: Submissions,
+    pub health: Health,
     pub metrics: PrometheusHandle,
     pub leptos_options: LeptosOptions,
     /// The OpenAPI document, serialised once when the router is built.
@@ -69,13 +79,12 @@ impl AppState {
         AppState {
             leptos_options: leptos_options(http),
             http: Arc::new(http.clone()),
-            db: s.db.clone(),
             accounts: s.accounts.clone(),
             keys: s.keys.clone(),
             ledger: s.ledger.clone(),
             signing: s.signing.clone(),
             submissions: s.submissions.clone(),
-            audit: s.audit.clone(),
+            health: Health::new(s.db.clone()),
             metrics,
             openapi: Arc::new(OnceLock::new()),
         }
@@ -146,8 +155,8 @@ fn openapi_doc(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .iter()
                 .find(|r| r.method == method && r.path == path);
             op.security = Some(match rule.map(|r| r.access) {
-                Some(Access::Roles(roles)) => {
-                    let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+                Some(Access::Signed(action)) => {
+                    let names: Vec<&str> = action.roles().iter().map(|r| r.as_str()).collect();
                     vec![
                         SecurityRequirement::new("bearer", names.clone()),
                         SecurityRequirement::new("session", names),
@@ -194,7 +203,7 @@ async fn fallback(State(state): State<AppState>, req: Request) -> Response {
 /// What the portal's server functions reach: the backends, provided as context.
 fn portal_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static {
     let backend: SharedBackend = Arc::new(state.accounts.clone());
-    let ledger: SharedLedger = Arc::new(state.audit.clone());
+    let ledger: SharedLedger = Arc::new(state.ledger.clone());
     let submissions: app::api::backend::SharedSubmissions = Arc::new(state.submissions.clone());
     move || {
         provide_context(backend.clone());
@@ -214,11 +223,12 @@ fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
 /// Builds the whole router. Does no IO.
 pub fn build_app(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(api_v1::router())
-        .merge(api_trust::router())
+        .merge(api_accounts::router())
+        .merge(api_ledger::router())
+        .merge(api_keys::router())
         .merge(api_submissions::router())
         .merge(health::router())
-        .merge(auth::router())
+        .merge(session::router())
         .routes(utoipa_axum::routes!(openapi_json))
         .split_for_parts();
     let doc = openapi_doc(doc);
@@ -259,47 +269,11 @@ pub fn build_app(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(problem::panic_response))
         .layer(from_fn_with_state(
             config.max_header_bytes,
-            observe::limit_headers,
+            limits::limit_headers,
         ))
         .layer(from_fn(problem::finish_problems))
         .layer(from_fn(observe::observe))
         .with_state(state)
-}
-
-/// Request body limits: uploads of bundles have their own.
-#[derive(Debug, Clone, Copy)]
-struct BodyLimits {
-    default: usize,
-    upload: usize,
-}
-
-/// Paths that take a bundle upload.
-fn is_upload(path: &str) -> bool {
-    path == "/api/v1/submissions" || path == "/submissions/upload"
-}
-
-/// Refuses a body over its limit (413) from its declared length, and caps the bytes read
-/// from a body that does not declare one.
-async fn limit_body(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
-    let limit = if is_upload(req.uri().path()) {
-        limits.upload
-    } else {
-        limits.default
-    };
-    let declared = req
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return problem::Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the request body is larger than the limit of {limit} bytes"),
-        )
-        .into_response_with_status();
-    }
-    let req = req.map(|b| axum::body::Body::new(http_body_util::Limited::new(b, limit)));
-    next.run(req).await
 }
 
 /// Leptos options for serving the compiled portal from `site_root`.

@@ -1,18 +1,16 @@
-//! Per-request observability: the request id, a tracing span with the route template, request
-//! metrics, and the header size limit.
+//! Per-request observability: the request id, a tracing span with the route template, and
+//! request metrics.
 //!
 //! **Invariant:** metric labels and span fields name the route *template* (`/api/v1/tenants/{slug}`),
 //! never the raw path, so that label sets stay bounded whatever clients send.
 
 use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::extract::{MatchedPath, Request};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
-
-use super::problem::Problem;
 
 /// The header that carries the request id in both directions.
 pub const REQUEST_ID: &str = "x-request-id";
@@ -92,23 +90,4 @@ pub async fn observe(mut req: Request, next: Next) -> Response {
         res.headers_mut().insert(REQUEST_ID, v);
     }
     res
-}
-
-/// Refuses requests whose header fields total more than the configured size, with 431.
-pub async fn limit_headers(State(max): State<usize>, req: Request, next: Next) -> Response {
-    let total: usize = req
-        .headers()
-        .iter()
-        .map(|(k, v)| k.as_str().len() + v.len() + 4)
-        .sum();
-    if total > max {
-        return Problem::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!(
-                "the request headers total {total} bytes, over the limit of {max}: send fewer or smaller headers (cookies included)"
-            ),
-        )
-        .into_response_with_status();
-    }
-    next.run(req).await
 }

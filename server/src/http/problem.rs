@@ -153,10 +153,10 @@ impl IntoResponse for ApiError {
                 Problem::new(status, detail).into_response_with_status()
             }
             ApiError::Refused(r) => {
-                let status = if r.code == "bundle_too_large" {
-                    StatusCode::PAYLOAD_TOO_LARGE
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
+                let status = match r.code.as_str() {
+                    "bundle_too_large" | "tenant_storage_full" => StatusCode::PAYLOAD_TOO_LARGE,
+                    "plugin_id_taken" => StatusCode::CONFLICT,
+                    _ => StatusCode::UNPROCESSABLE_ENTITY,
                 };
                 let mut p = Problem::new(status, r.to_string());
                 p.detail = r.message;

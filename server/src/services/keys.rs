@@ -11,6 +11,11 @@
 //!
 //! **Invariant:** private key files are created with mode 0600 in a 0700 directory, never
 //! overwritten, and are never stored in the database.
+//!
+//! **Invariant:** the trust root is pinned outside the database: every change to the registry
+//! made here also writes `trust-root.json` in the key directory, and ledger verification reads
+//! that file, never the registry it would be verifying. `ledger.pin` beside it holds the newest
+//! checkpoint a verification accepted.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -27,7 +32,10 @@ use serde::Serialize;
 use trust::keys::{KeyId, KeyPair, PublicKey, Purpose, TrustRoot, TrustedKey};
 
 use super::db_error;
-use super::ledger::{Ledger, Record};
+use app::api::backend::Principal;
+use app::authz::{Action, authorize};
+
+use super::ledger_store::{LedgerStore as Ledger, Record};
 use crate::db::entities::signing_key;
 use crate::domain::Secret;
 
@@ -128,6 +136,14 @@ pub fn write_private_file(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Replaces `path` with `text` atomically (a temporary file renamed over it), owner-only.
+fn write_replacing(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write_private_file(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
 /// Creates a directory readable only by its owner (if missing).
 pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -159,7 +175,12 @@ impl Keyring {
     }
 
     /// Every registered key, newest first.
-    pub async fn list(&self) -> Result<Vec<KeyInfo>, AppError> {
+    pub async fn list(&self, who: &Principal) -> Result<Vec<KeyInfo>, AppError> {
+        authorize(who, Action::ReadKeys)?;
+        self.list_all().await
+    }
+
+    async fn list_all(&self) -> Result<Vec<KeyInfo>, AppError> {
         let now = Utc::now();
         let rows = signing_key::Entity::find()
             .order_by_desc(signing_key::Column::ValidFrom)
@@ -202,6 +223,77 @@ impl Keyring {
             });
         }
         Ok(TrustRoot::new(keys))
+    }
+
+    fn pin_path(&self) -> PathBuf {
+        self.dir.join("trust-root.json")
+    }
+
+    fn checkpoint_pin_path(&self) -> PathBuf {
+        self.dir.join("ledger.pin")
+    }
+
+    /// Writes the registry's trust root to the key directory (after every change made here).
+    async fn pin_root(&self) -> Result<TrustRoot, AppError> {
+        let root = self.trust_root().await?;
+        create_private_dir(&self.dir).map_err(|e| {
+            key_error(format!(
+                "cannot create the key directory `{}`: {e}",
+                self.dir.display()
+            ))
+        })?;
+        write_replacing(&self.pin_path(), &format!("{}\n", root.to_json()))
+            .map_err(|e| key_error(format!("cannot pin the trust root: {e}")))?;
+        Ok(root)
+    }
+
+    /// The trust root pinned in the key directory, and a note when it had to be pinned now
+    /// (a key directory from before pinning existed: trust on first use, said out loud).
+    pub async fn pinned_root(&self) -> Result<(TrustRoot, String), AppError> {
+        match std::fs::read_to_string(self.pin_path()) {
+            Ok(text) => TrustRoot::from_json(&text)
+                .map(|r| (r, String::new()))
+                .map_err(|e| {
+                    key_error(format!(
+                        "the pinned trust root `{}` is damaged: {e}",
+                        self.pin_path().display()
+                    ))
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(
+                    path = %self.pin_path().display(),
+                    "no pinned trust root: pinning the registry's keys now"
+                );
+                let root = self.pin_root().await?;
+                Ok((
+                    root,
+                    "the trust root was not pinned yet and was pinned from the registry now".into(),
+                ))
+            }
+            Err(e) => Err(key_error(format!(
+                "cannot read the pinned trust root `{}`: {e}",
+                self.pin_path().display()
+            ))),
+        }
+    }
+
+    /// The newest checkpoint a verification accepted, if any.
+    pub fn pinned_checkpoint(&self) -> Result<Option<String>, AppError> {
+        match std::fs::read_to_string(self.checkpoint_pin_path()) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(key_error(format!(
+                "cannot read `{}`: {e}",
+                self.checkpoint_pin_path().display()
+            ))),
+        }
+    }
+
+    /// Pins a checkpoint that a verification accepted.
+    pub fn pin_checkpoint(&self, note: &str) -> Result<(), AppError> {
+        create_private_dir(&self.dir)
+            .and_then(|()| write_replacing(&self.checkpoint_pin_path(), note))
+            .map_err(|e| key_error(format!("cannot pin the checkpoint: {e}")))
     }
 
     /// The active key for a purpose, if any.
@@ -254,7 +346,7 @@ impl Keyring {
             Some(k) => k,
             None if ONLINE_PURPOSES.contains(&purpose) => {
                 let (info, _) = self
-                    .generate(purpose, None, "system", ledger, "no key was active")
+                    .generate_as(purpose, None, "system", ledger, "no key was active")
                     .await?;
                 return self
                     .private(&info.key_id)?
@@ -279,6 +371,18 @@ impl Keyring {
     /// key directory, or to `offline_out` (a file path) for a key kept offline. Fails if a key
     /// is already active for the purpose (rotate instead).
     pub async fn generate(
+        &self,
+        who: &Principal,
+        purpose: Purpose,
+        offline_out: Option<&Path>,
+        ledger: &Ledger,
+    ) -> Result<(KeyInfo, PathBuf), AppError> {
+        authorize(who, Action::ManageSigningKeys)?;
+        self.generate_as(purpose, offline_out, &who.me.username, ledger, "requested")
+            .await
+    }
+
+    async fn generate_as(
         &self,
         purpose: Purpose,
         offline_out: Option<&Path>,
@@ -306,6 +410,7 @@ impl Keyring {
                 }),
             })
             .await?;
+        self.pin_root().await?;
         Ok((info, path))
     }
 
@@ -371,11 +476,13 @@ impl Keyring {
     /// Replaces the active key for `purpose` with a new one: the old key's window ends now.
     pub async fn rotate(
         &self,
+        who: &Principal,
         purpose: Purpose,
         offline_out: Option<&Path>,
-        actor: &str,
         ledger: &Ledger,
     ) -> Result<(Option<String>, KeyInfo, PathBuf), AppError> {
+        authorize(who, Action::ManageSigningKeys)?;
+        let actor = who.me.username.as_str();
         let now = now_secs();
         let old = self.active(purpose).await?;
         if let Some(old) = &old {
@@ -398,6 +505,7 @@ impl Keyring {
                 }),
             })
             .await?;
+        self.pin_root().await?;
         Ok((old_id, info, path))
     }
 
@@ -405,12 +513,14 @@ impl Keyring {
     /// key id or an unambiguous prefix of at least 8 hex digits.
     pub async fn revoke(
         &self,
+        who: &Principal,
         key: &str,
         at: Option<DateTime<Utc>>,
         reason: &str,
-        actor: &str,
         ledger: &Ledger,
     ) -> Result<signing_key::Model, AppError> {
+        authorize(who, Action::ManageSigningKeys)?;
+        let actor = who.me.username.as_str();
         let row = self.find(key).await?;
         if row.revoked_at.is_some() {
             return Err(AppError::conflict(format!(
@@ -441,6 +551,7 @@ impl Keyring {
                 }),
             })
             .await?;
+        self.pin_root().await?;
         Ok(updated)
     }
 

@@ -1,635 +1,142 @@
-//! The audit ledger: append-only entries with a hash chain and an RFC 6962 Merkle tree, signed
-//! checkpoints, proofs, export, and verification runs.
+//! The audit ledger as a service: signed checkpoints, verification runs, and the ledger served
+//! to auditors (the portal's ledger view and the ledger API), every read and operation
+//! authorized.
 //!
-//! **Invariants:**
-//! - Appends are serialised by updating the single `ledger_head` row first: a row lock on
-//!   PostgreSQL, the write lock on SQLite (a write as the first statement waits on the busy
-//!   timeout instead of failing). The head holds the size and the last entry hash.
-//! - Each append stores the entry and the perfect-subtree nodes it completes, in the same
-//!   transaction as the state change it records (see [`Appender`]).
-//! - Proofs are built from stored nodes only: the nodes a proof needs depend on sizes and
-//!   indices alone, so they are listed first (with a recording pass) and fetched in one query.
+//! **Invariant:** reading never signs. A checkpoint is signed by a state change (`POST`, the
+//! command line) or by the scheduled `ledger.checkpoint` job, never as a side effect of a `GET`.
+//!
+//! **Invariant:** verification trusts nothing the database says about trust. It checks the
+//! stored entries against checkpoints under the trust root pinned in the key directory
+//! ([`Keyring::pinned_root`]), requires the checkpoint origin to be this ledger's, and requires
+//! the newest checkpoint verified before (pinned beside it, outside the database) to still
+//! match: a history rewritten in the database, re-signed with a key someone registered there,
+//! or cut back, fails.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
+use app::api::backend::{LedgerBackend, Principal};
+use app::authz::{Action, authorize};
 use app::error::AppError;
 use app::types::{
-    LedgerCheckpoint, LedgerConsistency, LedgerEntry, LedgerFilter, LedgerPage, LedgerProof,
-    LedgerStatus, LedgerVerification,
+    LedgerCheckpoint, LedgerConsistency, LedgerEntry, LedgerEntryView, LedgerFilter, LedgerPage,
+    LedgerProof, LedgerStatus, LedgerVerification,
 };
-use chrono::{DateTime, SecondsFormat, Timelike, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
-};
+use chrono::{Timelike, Utc};
 use trust::checkpoint::Checkpoint;
 use trust::keys::Purpose;
-use trust::ledger::{EXPORT_FORMAT, Entry, ExportHeader};
-use trust::merkle::{self, Hash, Nodes, ProofError};
+use trust::ledger::{Expect, Tail};
+use trust::merkle;
 
-use super::db_error;
 use super::keys::{Keyring, Signer};
-use crate::db::entities::{
-    ledger_checkpoint, ledger_entry, ledger_head, ledger_node, ledger_verification,
-};
+use super::ledger_store::{LedgerStore, entry_view};
 
-/// One thing that happened, to be appended.
-#[derive(Debug, Clone)]
-pub struct Record {
-    /// Who did it: a username, `system`, or `cli:<os user>`.
-    pub actor: String,
-    pub tenant: Option<String>,
-    /// Dotted verb: `login`, `login.failed`, `token.create`, `key.rotate`, …
-    pub action: String,
-    pub subject: String,
-    pub details: serde_json::Value,
-}
-
-/// The ledger.
+/// The ledger, its checkpoints and its verification.
 #[derive(Clone, Debug)]
 pub struct Ledger {
-    conn: DatabaseConnection,
-    origin: String,
+    store: LedgerStore,
+    keys: Keyring,
 }
 
-/// An open append: a transaction holding the ledger lock. Do the state change through
-/// [`Appender::txn`], append its record(s), then [`Appender::commit`]: both land or neither.
-pub struct Appender {
-    txn: DatabaseTransaction,
-    size: u64,
-    last_hash: String,
-    appended: u64,
-}
-
-/// The wire view of an entry (the same fields).
-pub fn entry_view(e: Entry) -> LedgerEntry {
-    LedgerEntry {
-        seq: e.seq,
-        time: e.time,
-        actor: e.actor,
-        tenant: e.tenant,
-        action: e.action,
-        subject: e.subject,
-        details: e.details,
-        prev_hash: e.prev_hash,
-        entry_hash: e.entry_hash,
-    }
-}
-
-fn to_entry(m: ledger_entry::Model) -> Entry {
-    Entry {
-        seq: m.seq as u64,
-        time: m.time,
-        actor: m.actor,
-        tenant: m.tenant,
-        action: m.action,
-        subject: m.subject,
-        details: m.details,
-        prev_hash: m.prev_hash,
-        entry_hash: m.entry_hash,
-    }
-}
-
-fn checkpoint_info(m: ledger_checkpoint::Model) -> LedgerCheckpoint {
-    LedgerCheckpoint {
-        size: m.size as u64,
-        root_hash: m.root_hash,
-        note: m.note,
-        key_id: m.key_id,
-        created_at: super::timestamp(m.created_at),
-    }
-}
-
-fn verification_info(m: ledger_verification::Model) -> LedgerVerification {
-    LedgerVerification {
-        verified_at: super::timestamp(m.verified_at),
-        ok: m.ok,
-        entries: m.entries as u64,
-        checkpoint_size: m.checkpoint_size.map(|s| s as u64),
-        message: m.message,
-    }
-}
-
-/// Entry times: RFC 3339 UTC with microseconds, so that text order is time order.
-fn entry_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn damaged(e: ProofError) -> AppError {
-    tracing::error!(error = %e, "ledger node store is incomplete");
-    AppError::internal(format!(
-        "the ledger's Merkle store is damaged ({e}): run `stellar ledger verify`"
-    ))
-}
-
-/// Answers every node request with a dummy hash and records which were asked for.
-struct Recorder(RefCell<Vec<(u32, u64)>>);
-
-impl Nodes for Recorder {
-    fn node(&self, level: u32, index: u64) -> Option<Hash> {
-        self.0.borrow_mut().push((level, index));
-        Some([0; 32])
-    }
-}
-
-struct Fetched(HashMap<(u32, u64), Hash>);
-
-impl Nodes for Fetched {
-    fn node(&self, level: u32, index: u64) -> Option<Hash> {
-        self.0.get(&(level, index)).copied()
-    }
-}
-
-fn parse_hash(hex_text: &str) -> Option<Hash> {
-    hex::decode(hex_text).ok().and_then(|b| b.try_into().ok())
-}
-
-/// Fetches the given nodes.
-async fn fetch_nodes<C: ConnectionTrait>(
-    conn: &C,
-    wanted: &[(u32, u64)],
-) -> Result<Fetched, AppError> {
-    let mut out = HashMap::with_capacity(wanted.len());
-    for chunk in wanted.chunks(200) {
-        let mut cond = Condition::any();
-        for &(level, idx) in chunk {
-            cond = cond.add(
-                Condition::all()
-                    .add(ledger_node::Column::Level.eq(level as i32))
-                    .add(ledger_node::Column::Idx.eq(idx as i64)),
-            );
-        }
-        let rows = ledger_node::Entity::find()
-            .filter(cond)
-            .all(conn)
-            .await
-            .map_err(db_error)?;
-        for r in rows {
-            if let Some(h) = parse_hash(&r.hash) {
-                out.insert((r.level as u32, r.idx as u64), h);
-            }
-        }
-    }
-    Ok(Fetched(out))
-}
-
-/// Runs a proof computation over stored nodes: once to learn which nodes it reads, then over
-/// exactly those.
-async fn with_nodes<C: ConnectionTrait, T>(
-    conn: &C,
-    f: impl Fn(&dyn Nodes) -> Result<T, ProofError>,
-) -> Result<Result<T, ProofError>, AppError> {
-    let recorder = Recorder(RefCell::new(Vec::new()));
-    if let Err(e) = f(&recorder) {
-        return Ok(Err(e));
-    }
-    let wanted = recorder.0.into_inner();
-    let fetched = fetch_nodes(conn, &wanted).await?;
-    Ok(f(&fetched))
-}
-
-fn hexes(hashes: &[Hash]) -> Vec<String> {
-    hashes.iter().map(hex::encode).collect()
-}
-
-impl Appender {
-    /// The transaction: make the state change through it.
-    pub fn txn(&self) -> &DatabaseTransaction {
-        &self.txn
-    }
-
-    /// Appends one record (visible once committed).
-    pub async fn append(&mut self, r: Record) -> Result<Entry, AppError> {
-        // Within the column sizes on every database (what is stored is what is hashed).
-        let cut = |s: String, n: usize| -> String {
-            if s.chars().count() > n {
-                s.chars().take(n).collect()
-            } else {
-                s
-            }
-        };
-        let mut entry = Entry {
-            seq: self.size,
-            time: entry_time(Utc::now()),
-            actor: cut(r.actor, 200),
-            tenant: r.tenant.map(|t| cut(t, 63)),
-            action: cut(r.action, 100),
-            subject: cut(r.subject, 500),
-            details: trust::canonical::to_string(&r.details),
-            prev_hash: self.last_hash.clone(),
-            entry_hash: String::new(),
-        };
-        entry.entry_hash = entry.compute_hash();
-        ledger_entry::Entity::insert(ledger_entry::ActiveModel {
-            seq: Set(entry.seq as i64),
-            time: Set(entry.time.clone()),
-            actor: Set(entry.actor.clone()),
-            tenant: Set(entry.tenant.clone()),
-            action: Set(entry.action.clone()),
-            subject: Set(entry.subject.clone()),
-            details: Set(entry.details.clone()),
-            prev_hash: Set(entry.prev_hash.clone()),
-            entry_hash: Set(entry.entry_hash.clone()),
-        })
-        .exec_without_returning(&self.txn)
-        .await
-        .map_err(db_error)?;
-
-        // The left siblings the new leaf may complete.
-        let mut wanted = Vec::new();
-        let mut idx = entry.seq;
-        let mut level = 0u32;
-        while idx % 2 == 1 {
-            wanted.push((level, idx - 1));
-            idx /= 2;
-            level += 1;
-        }
-        let siblings = fetch_nodes(&self.txn, &wanted).await?;
-        let nodes = merkle::completed_nodes(entry.seq, entry.leaf(), |l, i| siblings.node(l, i));
-        ledger_node::Entity::insert_many(nodes.into_iter().map(|(level, idx, hash)| {
-            ledger_node::ActiveModel {
-                level: Set(level as i32),
-                idx: Set(idx as i64),
-                hash: Set(hex::encode(hash)),
-            }
-        }))
-        .exec_without_returning(&self.txn)
-        .await
-        .map_err(db_error)?;
-
-        self.size += 1;
-        self.appended += 1;
-        self.last_hash = entry.entry_hash.clone();
-        Ok(entry)
-    }
-
-    /// Commits the state change and its entries.
-    pub async fn commit(self) -> Result<(), AppError> {
-        ledger_head::Entity::update_many()
-            .col_expr(ledger_head::Column::Size, Expr::value(self.size as i64))
-            .col_expr(ledger_head::Column::LastHash, Expr::value(self.last_hash))
-            .filter(ledger_head::Column::Id.eq(1))
-            .exec(&self.txn)
-            .await
-            .map_err(db_error)?;
-        self.txn.commit().await.map_err(db_error)?;
-        metrics::counter!("stellar_ledger_appends_total").increment(self.appended);
-        metrics::gauge!("stellar_ledger_entries").set(self.size as f64);
-        Ok(())
-    }
+/// A checkpoint and whether this call signed it (`false`: the ledger had not grown).
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub checkpoint: LedgerCheckpoint,
+    pub created: bool,
 }
 
 impl Ledger {
-    pub fn new(conn: DatabaseConnection, origin: impl Into<String>) -> Self {
-        Ledger {
-            conn,
-            origin: origin.into(),
-        }
+    pub fn new(store: LedgerStore, keys: Keyring) -> Self {
+        Ledger { store, keys }
     }
 
-    /// The checkpoint origin (the log's name).
-    pub fn origin(&self) -> &str {
-        &self.origin
+    /// The store (for the export stream and the command line).
+    pub fn store(&self) -> &LedgerStore {
+        &self.store
     }
 
-    /// Opens a transaction holding the ledger lock.
-    pub async fn begin(&self) -> Result<Appender, AppError> {
-        let txn = self.conn.begin().await.map_err(db_error)?;
-        // The lock: a write as the first statement (see the module invariants).
-        ledger_head::Entity::update_many()
-            .col_expr(
-                ledger_head::Column::Size,
-                Expr::col(ledger_head::Column::Size),
-            )
-            .filter(ledger_head::Column::Id.eq(1))
-            .exec(&txn)
-            .await
-            .map_err(db_error)?;
-        let head = ledger_head::Entity::find_by_id(1)
-            .one(&txn)
-            .await
-            .map_err(db_error)?
-            .ok_or_else(|| {
-                AppError::internal("the ledger head row is missing: the database was not migrated")
-            })?;
-        Ok(Appender {
-            txn,
-            size: head.size as u64,
-            last_hash: head.last_hash,
-            appended: 0,
-        })
-    }
+    // ----- the server's own work (scheduled jobs, start-up) -----------------------------------
 
-    /// Appends one record in its own transaction.
-    pub async fn record(&self, r: Record) -> Result<Entry, AppError> {
-        let mut a = self.begin().await?;
-        let e = a.append(r).await?;
-        a.commit().await?;
-        Ok(e)
-    }
-
-    /// The number of entries.
-    pub async fn size(&self) -> Result<u64, AppError> {
-        Ok(ledger_head::Entity::find_by_id(1)
-            .one(&self.conn)
-            .await
-            .map_err(db_error)?
-            .map_or(0, |h| h.size as u64))
-    }
-
-    /// The root of the first `size` entries, from the stored nodes.
-    pub async fn root(&self, size: u64) -> Result<Hash, AppError> {
-        with_nodes(&self.conn, |n| merkle::root(n, size))
+    /// Signs a checkpoint of the current size with the online ledger-checkpoint key, unless
+    /// the newest checkpoint already has that size. Refuses on an empty ledger.
+    pub async fn sign_checkpoint(&self) -> Result<Signed, AppError> {
+        let Signer::Online(key) = self
+            .keys
+            .signer(Purpose::LedgerCheckpoint, &self.store)
             .await?
-            .map_err(damaged)
-    }
-
-    /// Signs a checkpoint of the current size, unless the latest checkpoint already has it.
-    pub async fn checkpoint(&self, keys: &Keyring) -> Result<LedgerCheckpoint, AppError> {
-        let Signer::Online(key) = keys.signer(Purpose::LedgerCheckpoint, self).await? else {
+        else {
             return Err(AppError::conflict(
                 "the active ledger-checkpoint key is offline: checkpoints are signed by the server; rotate to an online key with `stellar key rotate --purpose ledger-checkpoint`",
             ));
         };
-        let size = self.size().await?;
+        let size = self.store.size().await?;
         if size == 0 {
             return Err(AppError::conflict(
                 "the ledger is empty: there is nothing to checkpoint yet",
             ));
         }
-        if let Some(latest) = self.latest_checkpoint().await?
+        if let Some(latest) = self.store.latest_checkpoint().await?
             && latest.size == size
         {
-            return Ok(latest);
+            return Ok(Signed {
+                checkpoint: latest,
+                created: false,
+            });
         }
-        let root = self.root(size).await?;
+        let root = self.store.root(size).await?;
         let now = Utc::now();
+        let origin = self.store.origin().to_owned();
         let cp = Checkpoint {
-            origin: self.origin.clone(),
+            origin: origin.clone(),
             size,
             root,
             time: Some(now.with_nanosecond(0).unwrap_or(now)),
         };
-        let note = cp.sign(&self.origin, &key);
-        let row = ledger_checkpoint::ActiveModel {
-            size: Set(size as i64),
-            root_hash: Set(hex::encode(root)),
-            note: Set(note),
-            key_id: Set(key.id().0),
-            created_at: Set(now),
-        };
-        match ledger_checkpoint::Entity::insert(row)
-            .exec_without_returning(&self.conn)
-            .await
-        {
-            Ok(_) => {}
-            // Another server made the checkpoint of this size first: use theirs.
-            Err(e)
-                if matches!(
-                    e.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                ) => {}
-            Err(e) => return Err(db_error(e)),
-        }
-        metrics::gauge!("stellar_ledger_checkpoint_size").set(size as f64);
-        self.checkpoint_of(size)
-            .await?
-            .ok_or_else(|| AppError::internal("the checkpoint just written cannot be read back"))
-    }
-
-    pub async fn latest_checkpoint(&self) -> Result<Option<LedgerCheckpoint>, AppError> {
-        Ok(ledger_checkpoint::Entity::find()
-            .order_by_desc(ledger_checkpoint::Column::Size)
-            .one(&self.conn)
-            .await
-            .map_err(db_error)?
-            .map(checkpoint_info))
-    }
-
-    pub async fn checkpoint_of(&self, size: u64) -> Result<Option<LedgerCheckpoint>, AppError> {
-        Ok(ledger_checkpoint::Entity::find_by_id(size as i64)
-            .one(&self.conn)
-            .await
-            .map_err(db_error)?
-            .map(checkpoint_info))
-    }
-
-    /// Checkpoints, newest first.
-    pub async fn checkpoints(&self, limit: u64) -> Result<Vec<LedgerCheckpoint>, AppError> {
-        Ok(ledger_checkpoint::Entity::find()
-            .order_by_desc(ledger_checkpoint::Column::Size)
-            .limit(limit)
-            .all(&self.conn)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(checkpoint_info)
-            .collect())
-    }
-
-    pub async fn entry(&self, seq: u64) -> Result<Entry, AppError> {
-        ledger_entry::Entity::find_by_id(seq as i64)
-            .one(&self.conn)
-            .await
-            .map_err(db_error)?
-            .map(to_entry)
-            .ok_or_else(|| AppError::not_found(format!("there is no ledger entry {seq}")))
-    }
-
-    /// A page of entries matching the filters, newest first.
-    pub async fn entries(&self, f: &LedgerFilter) -> Result<LedgerPage, AppError> {
-        let per_page = f.per_page.unwrap_or(50);
-        if !(1..=200).contains(&per_page) {
-            return Err(AppError::invalid("per_page", "must be between 1 and 200"));
-        }
-        let page = f.page.unwrap_or(1);
-        if page == 0 {
-            return Err(AppError::invalid("page", "pages are numbered from 1"));
-        }
-        let mut q = ledger_entry::Entity::find();
-        if let Some(a) = f.actor.as_deref().filter(|s| !s.is_empty()) {
-            q = q.filter(ledger_entry::Column::Actor.eq(a));
-        }
-        if let Some(a) = f.action.as_deref().filter(|s| !s.is_empty()) {
-            q = if a.ends_with('.') {
-                q.filter(ledger_entry::Column::Action.starts_with(a))
-            } else {
-                q.filter(ledger_entry::Column::Action.eq(a))
-            };
-        }
-        if let Some(t) = f.tenant.as_deref().filter(|s| !s.is_empty()) {
-            q = q.filter(ledger_entry::Column::Tenant.eq(t));
-        }
-        if let Some(s) = f.since.as_deref().filter(|s| !s.is_empty()) {
-            q = q.filter(ledger_entry::Column::Time.gte(parse_time("since", s)?));
-        }
-        if let Some(s) = f.until.as_deref().filter(|s| !s.is_empty()) {
-            q = q.filter(ledger_entry::Column::Time.lt(parse_time("until", s)?));
-        }
-        let total = q.clone().count(&self.conn).await.map_err(db_error)?;
-        let rows = q
-            .order_by_desc(ledger_entry::Column::Seq)
-            .offset((page - 1).saturating_mul(per_page))
-            .limit(per_page)
-            .all(&self.conn)
-            .await
-            .map_err(db_error)?;
-        Ok(LedgerPage {
-            entries: rows.into_iter().map(|r| entry_view(to_entry(r))).collect(),
-            page,
-            per_page,
-            total,
-            size: self.size().await?,
+        let note = cp.sign(&origin, &key);
+        let created = self
+            .store
+            .store_checkpoint(size, root, note, key.id().0, now)
+            .await?;
+        let checkpoint =
+            self.store.checkpoint_of(size).await?.ok_or_else(|| {
+                AppError::internal("the checkpoint just written cannot be read back")
+            })?;
+        Ok(Signed {
+            checkpoint,
+            created,
         })
     }
 
-    /// The inclusion proof of entry `seq` in the checkpoint of `size` (default: the newest
-    /// checkpoint; one is made if none covers the entry yet).
-    pub async fn inclusion(
-        &self,
-        seq: u64,
-        size: Option<u64>,
-        keys: &Keyring,
-    ) -> Result<LedgerProof, AppError> {
-        let entry = self.entry(seq).await?;
-        let cp = match size {
-            Some(s) => self.checkpoint_of(s).await?.ok_or_else(|| {
-                AppError::not_found(format!(
-                    "there is no checkpoint of size {s}: see GET /api/v1/ledger/checkpoints"
-                ))
-            })?,
-            None => match self.latest_checkpoint().await? {
-                Some(c) if c.size > seq => c,
-                _ => self.checkpoint(keys).await?,
-            },
-        };
-        if seq >= cp.size {
-            return Err(AppError::invalid(
-                "size",
-                format!(
-                    "entry {seq} is not covered by the checkpoint of size {}",
-                    cp.size
-                ),
-            ));
+    /// Signs a checkpoint if the ledger grew, then verifies every entry it covers against the
+    /// pinned trust root and the pinned checkpoint, checks the stored Merkle nodes, records
+    /// the outcome, and pins the newest checkpoint. Returns the recorded outcome.
+    pub async fn verify_now(&self) -> Result<LedgerVerification, AppError> {
+        if self.store.size().await? == 0 {
+            return self
+                .store
+                .record_verification(true, 0, None, "the ledger is empty".into())
+                .await;
         }
-        let proof = with_nodes(&self.conn, |n| merkle::inclusion_proof(n, seq, cp.size))
-            .await?
-            .map_err(damaged)?;
-        Ok(LedgerProof {
-            entry: entry_view(entry),
-            tree_size: cp.size,
-            proof: hexes(&proof),
-            checkpoint: cp.note,
-        })
-    }
-
-    /// The consistency proof between two checkpoints.
-    pub async fn consistency(&self, old: u64, new: u64) -> Result<LedgerConsistency, AppError> {
-        if old == 0 || old > new {
-            return Err(AppError::invalid(
-                "old",
-                "the old size must be at least 1 and at most the new size",
-            ));
+        let signed = self.sign_checkpoint().await?;
+        let size = signed.checkpoint.size;
+        let (root, root_note) = self.keys.pinned_root().await?;
+        let pinned = self.keys.pinned_checkpoint()?;
+        let entries = self.store.entries_below(size).await?;
+        // Checkpoints of sizes beyond the one just signed may arrive meanwhile: the next run
+        // covers them.
+        let mut notes = self.store.checkpoint_notes_upto(size).await?;
+        let mut pinned_size = None;
+        if let Some(note) = pinned {
+            pinned_size = Checkpoint::verify_with_root(&note, &root)
+                .ok()
+                .map(|cp| cp.size);
+            if pinned_size.is_none_or(|p| p <= size) {
+                notes.push(note);
+            }
         }
-        let missing = |s: u64| {
-            AppError::not_found(format!(
-                "there is no checkpoint of size {s}: see GET /api/v1/ledger/checkpoints"
-            ))
-        };
-        let old_cp = self.checkpoint_of(old).await?.ok_or_else(|| missing(old))?;
-        let new_cp = self.checkpoint_of(new).await?.ok_or_else(|| missing(new))?;
-        let proof = with_nodes(&self.conn, |n| merkle::consistency_proof(n, old, new))
-            .await?
-            .map_err(damaged)?;
-        Ok(LedgerConsistency {
-            old_size: old,
-            new_size: new,
-            proof: hexes(&proof),
-            old_checkpoint: old_cp.note,
-            new_checkpoint: new_cp.note,
-        })
-    }
-
-    /// Entries `from .. from + limit`, in order.
-    pub async fn range(&self, from: u64, limit: u64) -> Result<Vec<Entry>, AppError> {
-        Ok(ledger_entry::Entity::find()
-            .filter(ledger_entry::Column::Seq.gte(from as i64))
-            .order_by_asc(ledger_entry::Column::Seq)
-            .limit(limit)
-            .all(&self.conn)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(to_entry)
-            .collect())
-    }
-
-    /// Every entry, in stored order (seq ascending; gaps and all, as a verifier must see them).
-    pub async fn all_entries(&self) -> Result<Vec<Entry>, AppError> {
-        let mut out = Vec::new();
-        let mut from = 0i64;
-        loop {
-            let rows = ledger_entry::Entity::find()
-                .filter(ledger_entry::Column::Seq.gte(from))
-                .order_by_asc(ledger_entry::Column::Seq)
-                .limit(10_000)
-                .all(&self.conn)
-                .await
-                .map_err(db_error)?;
-            let Some(last) = rows.last() else { break };
-            from = last.seq + 1;
-            out.extend(rows.into_iter().map(to_entry));
-        }
-        Ok(out)
-    }
-
-    /// All checkpoint notes, oldest first.
-    pub async fn checkpoint_notes(&self) -> Result<Vec<String>, AppError> {
-        Ok(ledger_checkpoint::Entity::find()
-            .order_by_asc(ledger_checkpoint::Column::Size)
-            .all(&self.conn)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|c| c.note)
-            .collect())
-    }
-
-    /// The export header (first line of the JSON Lines export) for the current state.
-    pub async fn export_header(&self) -> Result<ExportHeader, AppError> {
-        let size = self.size().await?;
-        let checkpoints = ledger_checkpoint::Entity::find()
-            .filter(ledger_checkpoint::Column::Size.lte(size as i64))
-            .order_by_asc(ledger_checkpoint::Column::Size)
-            .all(&self.conn)
-            .await
-            .map_err(db_error)?
-            .into_iter()
-            .map(|c| c.note)
-            .collect();
-        Ok(ExportHeader {
-            format: EXPORT_FORMAT.into(),
-            origin: self.origin.clone(),
-            size,
-            checkpoints,
-        })
-    }
-
-    /// Verifies the stored ledger against the registry's checkpoint keys, records the outcome
-    /// and returns it. The stored Merkle nodes are checked to give the same root.
-    pub async fn verify(&self, keys: &Keyring) -> Result<LedgerVerification, AppError> {
-        let root = keys.trust_root().await?;
-        let entries = self.all_entries().await?;
-        let notes = self.checkpoint_notes().await?;
+        let origin = self.store.origin().to_owned();
         let n = entries.len() as u64;
-        let origin = self.origin.clone();
         let (checked, full_root) = tokio::task::spawn_blocking(move || {
-            let expect = trust::ledger::Expect {
+            let expect = Expect {
                 origin: &origin,
-                unsigned_tail: trust::ledger::Tail::Allow,
+                unsigned_tail: Tail::Refuse,
             };
             let checked = trust::ledger::verify(&entries, &notes, &root, &expect);
             let mut tree = merkle::MemoryTree::new();
@@ -641,91 +148,152 @@ impl Ledger {
         .await
         .map_err(|e| AppError::internal(format!("verification task failed: {e}")))?;
         let outcome = match checked {
-            Ok(v) => {
-                let size = self.size().await?;
-                let mut outcome = Ok(v.checkpoint.as_ref().map(|c| c.size));
-                if size != n {
-                    outcome = Err(format!(
-                        "the ledger head says {size} entries but {n} are stored: entries were removed or added outside the ledger"
-                    ));
-                } else if n > 0 && self.root(n).await.ok() != Some(full_root) {
-                    {
-                        outcome = Err(
-                            "the stored Merkle nodes do not match the entries: proofs served now would not verify".into(),
-                        );
-                    }
+            Ok(_) if n != size => Err(format!(
+                "the ledger head says {size} entries but {n} are stored below it: entries were removed outside the ledger"
+            )),
+            Ok(_) if pinned_size.is_some_and(|p| p > size) => Err(format!(
+                "the ledger has {size} entries, fewer than the {} of the checkpoint verified before: entries were removed",
+                pinned_size.unwrap_or_default()
+            )),
+            Ok(_) if self.store.root(size).await.ok() != Some(full_root) => Err(
+                "the stored Merkle nodes do not match the entries: proofs served now would not verify"
+                    .into(),
+            ),
+            Ok(v) => Ok(format!(
+                "{n} entries chain correctly and match {} signed checkpoint(s) of `{}`, the newest of size {size}{}",
+                v.checkpoints,
+                self.store.origin(),
+                if root_note.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {root_note}")
                 }
-                match outcome {
-                    Ok(cp) => (
-                        true,
-                        cp,
-                        format!(
-                            "{n} entries chain correctly and match {} signed checkpoint(s){}",
-                            v.checkpoints,
-                            cp.map(|s| format!(", the newest of size {s}"))
-                                .unwrap_or_default()
-                        ),
-                    ),
-                    Err(m) => (false, None, m),
-                }
+            )),
+            Err(e) => Err(e.to_string()),
+        };
+        let verification = match outcome {
+            Ok(message) => {
+                self.keys.pin_checkpoint(&signed.checkpoint.note)?;
+                self.store
+                    .record_verification(true, n, Some(size), message)
+                    .await?
             }
-            Err(e) => (false, None, e.to_string()),
+            Err(message) => {
+                tracing::error!(%message, "ledger verification failed");
+                self.store
+                    .record_verification(false, n, None, message)
+                    .await?
+            }
         };
-        let (ok, cp, message) = outcome;
-        if !ok {
-            tracing::error!(%message, "ledger verification failed");
-        }
-        metrics::gauge!("stellar_ledger_verified").set(if ok { 1.0 } else { 0.0 });
-        let row = ledger_verification::ActiveModel {
-            verified_at: Set(Utc::now()),
-            entries: Set(n as i64),
-            checkpoint_size: Set(cp.map(|s| s as i64)),
-            ok: Set(ok),
-            message: Set(message),
-            ..Default::default()
-        };
-        let saved = ledger_verification::Entity::insert(row)
-            .exec_with_returning(&self.conn)
-            .await
-            .map_err(db_error)?;
-        Ok(verification_info(saved))
+        Ok(verification)
     }
 
-    pub async fn status(&self) -> Result<LedgerStatus, AppError> {
-        Ok(LedgerStatus {
-            size: self.size().await?,
-            latest_checkpoint: self.latest_checkpoint().await?,
-            last_verification: ledger_verification::Entity::find()
-                .order_by_desc(ledger_verification::Column::Id)
-                .one(&self.conn)
-                .await
-                .map_err(db_error)?
-                .map(verification_info),
+    // ----- auditors ----------------------------------------------------------------------------
+
+    pub async fn entry(&self, who: &Principal, seq: u64) -> Result<LedgerEntry, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        Ok(entry_view(self.store.entry(seq).await?))
+    }
+
+    pub async fn checkpoints(
+        &self,
+        who: &Principal,
+        limit: u64,
+    ) -> Result<Vec<LedgerCheckpoint>, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::invalid("limit", "must be between 1 and 1000"));
+        }
+        self.store.checkpoints(limit).await
+    }
+
+    /// The newest signed checkpoint; none yet is "not found" (reading never signs one).
+    pub async fn latest_checkpoint(&self, who: &Principal) -> Result<LedgerCheckpoint, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        self.store.latest_checkpoint().await?.ok_or_else(|| {
+            AppError::not_found(
+                "no checkpoint has been signed yet: sign one with POST /api/v1/ledger/checkpoints",
+            )
         })
+    }
+
+    pub async fn consistency(
+        &self,
+        who: &Principal,
+        old: u64,
+        new: u64,
+    ) -> Result<LedgerConsistency, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        self.store.consistency(old, new).await
+    }
+
+    /// Authorizes an export (the handler streams it from the store).
+    pub fn export(&self, who: &Principal) -> Result<&LedgerStore, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        Ok(&self.store)
+    }
+
+    /// Signs a checkpoint now.
+    pub async fn checkpoint(&self, who: &Principal) -> Result<Signed, AppError> {
+        authorize(who, Action::OperateLedger)?;
+        self.sign_checkpoint().await
     }
 }
 
-/// Parses a filter time into the stored text form. A bare date (`2026-11-28`, as date inputs
-/// send) means midnight UTC at its start for `since`, and the whole day for `until`.
-fn parse_time(field: &str, s: &str) -> Result<String, AppError> {
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let d = if field == "until" {
-            d.succ_opt().unwrap_or(d)
-        } else {
-            d
-        };
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(entry_time(t.and_utc()));
+#[async_trait::async_trait]
+impl LedgerBackend for Ledger {
+    async fn ledger_status(&self, who: &Principal) -> Result<LedgerStatus, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        self.store.status().await
+    }
+
+    async fn ledger_entries(
+        &self,
+        who: &Principal,
+        filter: LedgerFilter,
+    ) -> Result<LedgerPage, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        self.store.entries(&filter).await
+    }
+
+    async fn ledger_proof(
+        &self,
+        who: &Principal,
+        seq: u64,
+        size: Option<u64>,
+    ) -> Result<LedgerProof, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        self.store.inclusion(seq, size).await
+    }
+
+    async fn ledger_entry_view(
+        &self,
+        who: &Principal,
+        seq: u64,
+    ) -> Result<LedgerEntryView, AppError> {
+        authorize(who, Action::ReadLedger)?;
+        let entry = entry_view(self.store.entry(seq).await?);
+        match self.store.inclusion(seq, None).await {
+            Ok(p) => Ok(LedgerEntryView {
+                entry,
+                proof: Some(p),
+                uncovered: None,
+            }),
+            Err(AppError::Conflict { message }) => Ok(LedgerEntryView {
+                entry,
+                proof: None,
+                uncovered: Some(message),
+            }),
+            Err(e) => Err(e),
         }
     }
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| entry_time(t.with_timezone(&Utc)))
-        .map_err(|_| {
-            AppError::invalid(
-                field,
-                format!(
-                    "`{s}` is not a date (2026-11-28) or an RFC 3339 time (2026-11-28T12:00:00Z)"
-                ),
-            )
-        })
+
+    async fn verify_ledger(&self, who: &Principal) -> Result<LedgerVerification, AppError> {
+        authorize(who, Action::OperateLedger)?;
+        self.verify_now().await
+    }
+
+    async fn checkpoint_ledger(&self, who: &Principal) -> Result<LedgerCheckpoint, AppError> {
+        self.checkpoint(who).await.map(|s| s.checkpoint)
+    }
 }

@@ -10,9 +10,10 @@
 //! another tenant's object gets `NotFound`, exactly as if it did not exist.
 
 pub mod accounts;
-pub mod audit;
+pub mod jobs;
 pub mod keys;
 pub mod ledger;
+pub mod ledger_store;
 pub mod policy;
 pub mod signing;
 pub mod submissions;
@@ -39,11 +40,15 @@ pub enum OpenError {
 pub struct Services {
     pub db: Db,
     pub accounts: accounts::Accounts,
+    /// The ledger's store: every service appends through it.
+    pub ledger_store: ledger_store::LedgerStore,
+    /// The ledger as a service: checkpoints, verification, the auditors' view.
     pub ledger: ledger::Ledger,
     pub keys: keys::Keyring,
     pub signing: signing::Signing,
-    pub audit: audit::Audit,
     pub submissions: submissions::Submissions,
+    /// The durable job queue every instance's workers claim from.
+    pub queue: jobs::Queue,
 }
 
 impl Services {
@@ -56,7 +61,8 @@ impl Services {
         }
         let pack = policy::load(&config.analysis.pack).map_err(OpenError::Pack)?;
         let conn = db.conn.clone();
-        let ledger = ledger::Ledger::new(conn.clone(), config.keys.ledger_origin.clone());
+        let ledger =
+            ledger_store::LedgerStore::new(conn.clone(), config.keys.ledger_origin.clone());
         let keys = keys::Keyring::new(
             conn.clone(),
             config.keys.key_dir.clone(),
@@ -64,27 +70,117 @@ impl Services {
         );
         let accounts = accounts::Accounts::new(conn.clone(), config.auth, ledger.clone());
         let signing = signing::Signing::new(conn.clone(), keys.clone(), ledger.clone());
+        let queue = jobs::Queue::new(
+            conn.clone(),
+            config.clock.clone(),
+            config.analysis.lease,
+            config.analysis.max_attempts,
+        );
         let submissions = submissions::Submissions::new(
             conn,
             ledger.clone(),
             signing.clone(),
+            queue.clone(),
             pack,
             config.analysis.clone(),
         );
         Ok(Services {
-            audit: audit::Audit::new(ledger.clone(), keys.clone()),
+            ledger: ledger::Ledger::new(ledger.clone(), keys.clone()),
+            ledger_store: ledger,
             db,
             accounts,
-            ledger,
             keys,
             signing,
             submissions,
+            queue,
         })
+    }
+
+    /// Claims and runs one due job; `false` when none was due. A failure is retried after a
+    /// back-off, and ends the job (and what it was for) on its last attempt.
+    pub async fn work_once(&self, owner: &str) -> Result<bool, AppError> {
+        let Some(job) = self.queue.claim(owner).await? else {
+            return Ok(false);
+        };
+        let outcome = match job.kind {
+            jobs::JobKind::Analyse => self.submissions.judge(&job).await.map(|decision| {
+                tracing::info!(submission = %job.subject, %decision, "verdict");
+            }),
+            jobs::JobKind::LedgerCheckpoint => match self.ledger.sign_checkpoint().await {
+                Ok(_) => self.queue.done(&self.db.conn, job.id).await,
+                // Nothing to sign in an empty ledger: done all the same.
+                Err(AppError::Conflict { message }) => {
+                    tracing::debug!(%message, "no checkpoint signed");
+                    self.queue.done(&self.db.conn, job.id).await
+                }
+                Err(e) => Err(e),
+            },
+            jobs::JobKind::LedgerVerify => match self.ledger.verify_now().await {
+                Ok(v) => {
+                    if v.ok {
+                        tracing::info!(entries = v.entries, "ledger verified");
+                    } else {
+                        tracing::error!(message = %v.message, "ledger verification failed");
+                    }
+                    self.queue.done(&self.db.conn, job.id).await
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(job = job.id, kind = job.kind.as_str(), attempt = job.attempts, error = %e, "job failed");
+            self.job_failed(&job, &e.to_string()).await?;
+        }
+        Ok(true)
+    }
+
+    /// Records a failed attempt: back in the queue, or failed for good on the last one.
+    async fn job_failed(&self, job: &jobs::Job, error: &str) -> Result<(), AppError> {
+        if !job.last_attempt() {
+            return self.queue.retry(job, error).await;
+        }
+        match job.kind {
+            jobs::JobKind::Analyse => self.submissions.fail(job, error).await,
+            _ => self.queue.failed(&self.db.conn, job.id, error).await,
+        }
+    }
+
+    /// Ends jobs whose workers died on their last attempt, and updates the queue gauge.
+    pub async fn sweep_jobs(&self) -> Result<(), AppError> {
+        for job in self.queue.abandoned().await? {
+            let error = format!(
+                "the work stopped without an answer {} times (the worker was lost each time); giving up",
+                job.attempts
+            );
+            self.job_failed(&job, &error).await?;
+        }
+        metrics::gauge!("stellar_jobs_queued").set(self.queue.depth().await? as f64);
+        Ok(())
     }
 
     /// Closes the database pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.db.clone().close().await;
+    }
+}
+
+/// Readiness, which anyone may ask for: it says what is wrong without paths or driver text.
+#[derive(Clone, Debug)]
+pub struct Health {
+    db: Db,
+}
+
+impl Health {
+    pub fn new(db: Db) -> Self {
+        Health { db }
+    }
+
+    /// Ready, or the public reason why not (the detail goes to the log).
+    pub async fn readiness(&self) -> Result<(), String> {
+        self.db.readiness().await.map_err(|e| {
+            tracing::warn!(reason = %e.detail(), "not ready");
+            e.public()
+        })
     }
 }
 

@@ -55,7 +55,7 @@ fn actual(detail: &Value) -> (String, Vec<String>) {
     (v["decision"].as_str().unwrap_or("none").to_owned(), ids)
 }
 
-/// A publisher key registered for acme, as the partner would.
+/// A publisher key registered for acme, as the partner would, and approved by secops.
 async fn acme_key(app: &TestApp, client: &Client) -> KeyPair {
     let key = KeyPair::generate().expect("key");
     let res = client
@@ -65,7 +65,19 @@ async fn acme_key(app: &TestApp, client: &Client) -> KeyPair {
         .await
         .expect("register");
     assert_eq!(res.status().as_u16(), 201, "{:?}", res.text().await);
+    approve_key(app, &key.id().0).await;
     key
+}
+
+/// Secops approves a publisher key.
+pub async fn approve_key(app: &TestApp, key_id: &str) {
+    let secops = app.bearer(&app.token("secops").await);
+    let res = secops
+        .post(app.url(&format!("/api/v1/publisher-keys/{key_id}/approve")))
+        .send()
+        .await
+        .expect("approve");
+    assert_eq!(res.status().as_u16(), 200, "{:?}", res.text().await);
 }
 
 async fn upload(app: &TestApp, client: &Client, name: &str, bytes: Vec<u8>) -> reqwest::Response {
@@ -244,6 +256,13 @@ async fn every_example_gives_its_expected_verdict_through_stellar_submit() {
         &token,
     ]);
     assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("waits for approval"), "{out}");
+    let public_pem = std::fs::read_to_string(&public).expect("public key");
+    let key_id = trust::keys::PublicKey::from_pem(&public_pem)
+        .expect("pem")
+        .id()
+        .0;
+    approve_key(&app, &key_id).await;
     for example in examples() {
         let bundle = dir.join(format!(
             "{}.tar.gz",
@@ -740,6 +759,7 @@ async fn publisher_profiles_are_changed_by_admins_and_feed_the_analysis() {
         .await
         .expect("register");
     assert_eq!(res.status().as_u16(), 201);
+    approve_key(&app, &key.id().0).await;
     let dir = tempdir();
     for f in ["plugin.wat", "sbom.cdx.json"] {
         std::fs::copy(clean.join(f), dir.join(f)).expect("copy");

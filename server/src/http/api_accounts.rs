@@ -1,34 +1,23 @@
-//! The JSON API, version 1: accounts, tenants, users and tokens. Handlers are thin: extract,
-//! call the service, answer.
+//! The JSON API of accounts: the caller, tenants, users and API tokens, and the version the
+//! server answers. Handlers are thin: extract, call the service, answer.
 
-use app::api::backend::PortalBackend;
 use app::types::{
     ApiToken, CreatedApiToken, Dashboard, Me, NewApiToken, NewTenant, NewUser, Tenant, User,
     UserUpdate, VersionInfo,
 };
 use axum::Json;
-use axum::extract::{FromRequest, FromRequestParts, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::auth::Auth;
+use super::extract::{ApiJson, ApiPath, Auth};
 use super::problem::{ApiError, Problem};
 use crate::domain::Password;
 
 /// The API versions this server answers, oldest first.
 pub const API_VERSIONS: &[&str] = &["v1"];
-
-/// A JSON body whose rejections are problem documents.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
-
-/// A path parameter whose rejections are problem documents.
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct ApiPath<T>(pub T);
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 

@@ -1,0 +1,177 @@
+//! Sign-in and sign-out: the session cookie is set and cleared here.
+
+use app::error::AppError;
+use app::types::Me;
+use axum::Json;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::auth::{client_addr, session_cookie, session_secret, urlencode};
+use super::problem::{ApiError, Problem};
+
+/// The sign-in routes, with their OpenAPI operations.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+}
+
+/// A local path to go to after sign-in; anything else (other hosts, `//`) becomes `/`.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.starts_with("/auth/")
+                && n.len() <= 2048
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The sign-in form.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginForm {
+    pub username: String,
+    pub password: String,
+    /// Where a browser goes after signing in (a local path).
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// A successful sign-in, for non-browser clients.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResult {
+    pub me: Me,
+    /// Send back as `x-csrf-token` on state-changing requests made with the session cookie.
+    pub csrf_token: String,
+    /// When the session ends at the latest (RFC 3339).
+    pub expires_at: String,
+}
+
+/// Sign in with a username and password.
+///
+/// Sets the session cookie. Browsers (which `Accept: text/html`) are redirected to `next`, or
+/// back to the sign-in page with `?error=` on failure; other clients get JSON or a problem.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "auth",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Signed in", body = LoginResult),
+        (status = 303, description = "Browser form: redirected"),
+        (status = 401, description = "Wrong username or password", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Throttled after repeated failures", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let html = wants_html(&headers);
+    let addr = client_addr(&state, &req);
+    let axum::Form(form) = axum::Form::<LoginForm>::from_request(req, &()).await?;
+    let next = safe_next(form.next.as_deref());
+    match state
+        .accounts
+        .login(&form.username, &form.password, addr)
+        .await
+    {
+        Ok((session, principal)) => {
+            let max_age = (session.expires_at - chrono::Utc::now())
+                .num_seconds()
+                .max(1);
+            let cookie =
+                session_cookie(state.http.secure_cookies, Some((&session.secret, max_age)));
+            let mut res = if html {
+                Redirect::to(&next).into_response()
+            } else {
+                Json(LoginResult {
+                    me: principal.me,
+                    csrf_token: session.csrf_token,
+                    expires_at: crate::services::timestamp(session.expires_at),
+                })
+                .into_response()
+            };
+            res.headers_mut().insert(header::SET_COOKIE, cookie);
+            Ok(res)
+        }
+        Err(e) if html => {
+            let code = match &e {
+                AppError::TooManyRequests {
+                    retry_after_secs, ..
+                } => {
+                    format!("throttled&retry={retry_after_secs}")
+                }
+                AppError::Unauthenticated { .. } => "invalid".to_owned(),
+                other => return Err(ApiError::App(other.clone())),
+            };
+            Ok(Redirect::to(&format!(
+                "/login?error={code}&next={}&username={}",
+                urlencode(&next),
+                urlencode(form.username.trim())
+            ))
+            .into_response())
+        }
+        Err(e) => Err(ApiError::App(e)),
+    }
+}
+
+/// Sign out: ends the session and clears its cookie.
+#[utoipa::path(
+    post, path = "/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "Signed out"),
+        (status = 303, description = "Browser form: redirected to the sign-in page"),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "CSRF token missing or wrong", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let secure = state.http.secure_cookies;
+    if let Some(secret) = session_secret(&headers, secure) {
+        state.accounts.logout(&secret).await?;
+    }
+    let mut res = if wants_html(&headers) {
+        Redirect::to("/login").into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    };
+    res.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(secure, None));
+    Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(safe_next(Some("/admin")), "/admin");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}
