@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use server_fn::codec::JsonEncoding;
 use server_fn::error::{FromServerFnError, ServerFnErrorErr};
 
+/// What every internal error says to callers.
+pub const INTERNAL_MESSAGE: &str =
+    "the server failed to answer: try again, and report the request id if it persists";
+
 /// An error a caller can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -35,9 +39,15 @@ pub enum AppError {
         retry_after_secs: u64,
         message: String,
     },
-    /// Something failed on the server; the message names the request id to report.
+    /// Something failed on the server. The message is the same for every internal error (the
+    /// request id says which); the detail stays on the server: it goes to the log, and to
+    /// whatever the server records for its operators, never over the wire.
     #[error("{message}")]
-    Internal { message: String },
+    Internal {
+        message: String,
+        #[serde(skip)]
+        detail: String,
+    },
     /// The request did not reach the server or its answer could not be read.
     #[error("{message}")]
     Transport { message: String },
@@ -75,9 +85,24 @@ impl AppError {
         }
     }
 
-    pub fn internal(message: impl Into<String>) -> Self {
+    /// An internal error: `detail` is logged (with the request id, on the server) and kept
+    /// for the server's own records; callers see only a fixed message.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        let detail = detail.into();
+        #[cfg(feature = "ssr")]
+        tracing::error!(%detail, "internal error");
         AppError::Internal {
-            message: message.into(),
+            message: INTERNAL_MESSAGE.into(),
+            detail,
+        }
+    }
+
+    /// What went wrong, in full: the detail of an internal error (for the server's records,
+    /// such as a failed analysis), the message of any other.
+    pub fn detail(&self) -> String {
+        match self {
+            AppError::Internal { detail, .. } if !detail.is_empty() => detail.clone(),
+            other => other.to_string(),
         }
     }
 

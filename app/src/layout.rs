@@ -14,8 +14,34 @@ use crate::pages::{
 };
 use crate::types::SessionView;
 
+/// The Content-Security-Policy of a portal page: scripts from this origin or carrying this
+/// response's nonce (Leptos puts it on every inline script it emits), WebAssembly compilation
+/// for the hydrate module, and nothing inline without the nonce.
+#[cfg(feature = "ssr")]
+pub fn page_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
+         style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+}
+
+/// Sets the page's Content-Security-Policy for the nonce of this response.
+#[cfg(feature = "ssr")]
+fn set_page_policy() {
+    if let (Some(nonce), Some(options)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) && let Ok(value) = http::HeaderValue::from_str(&page_policy(&nonce))
+    {
+        options.insert_header(http::header::CONTENT_SECURITY_POLICY, value);
+    }
+}
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    set_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -43,6 +43,9 @@ impl Evidence {
 
 type R<T> = Result<T, EvalError>;
 
+/// Most elements a quantifier's evidence lists; the rest are counted.
+pub const MAX_WITNESSES: usize = 50;
+
 /// Evaluates with evidence.
 pub struct Tracer<'e, 'a> {
     pub ev: &'e mut Evaluator<'a>,
@@ -194,26 +197,44 @@ impl Tracer<'_, '_> {
                         });
                     }
                 };
-                // any: a witness; all: a counterexample; none: a witness (that breaks it).
+                // any: its witnesses; all: its counterexamples; none: the witnesses that break
+                // it. Every one of them, so that a partner fixes them all in one round (up to
+                // MAX_WITNESSES, then a count of the rest).
                 let look_for = !matches!(kind, QuantKind::All);
+                let mut found: Vec<Evidence> = Vec::new();
+                let mut witnesses = 0usize;
                 for item in items.iter() {
                     self.ev.set_local(*slot, item.clone());
                     let (b, eb) =
                         self.condition(body, positive == !matches!(kind, QuantKind::None))?;
-                    if b == look_for {
-                        let mut witness = Evidence {
-                            expr: var.to_string(),
-                            value: item.render(list.ty.element()),
-                            relation: Some(format!("∈ {}", self.text(list))),
+                    if b != look_for {
+                        continue;
+                    }
+                    witnesses += 1;
+                    if witnesses > MAX_WITNESSES {
+                        continue;
+                    }
+                    found.push(Evidence {
+                        expr: var.to_string(),
+                        value: item.render(list.ty.element()),
+                        relation: Some(format!("∈ {}", self.text(list))),
+                        would_pass: None,
+                        span: list.span,
+                    });
+                    found.extend(eb);
+                }
+                if witnesses > 0 {
+                    if witnesses > MAX_WITNESSES {
+                        found.push(Evidence {
+                            expr: self.text(list),
+                            value: format!("{} more", witnesses - MAX_WITNESSES),
+                            relation: Some("not listed".into()),
                             would_pass: None,
                             span: list.span,
-                        };
-                        if eb.is_empty() {
-                            witness.would_pass = None;
-                        }
-                        let result = matches!(kind, QuantKind::Any);
-                        return Ok((result, [vec![witness], eb].concat()));
+                        });
                     }
+                    let result = matches!(kind, QuantKind::Any);
+                    return Ok((result, found));
                 }
                 let summary = Evidence {
                     expr: self.text(list),

@@ -138,6 +138,43 @@ fn findings_carry_evidence_and_what_would_pass() {
 }
 
 #[test]
+fn a_quantifier_names_every_element_that_made_it_true() {
+    let pack = load();
+    let mut facts: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(pack_dir().join("inputs/clean.json")).unwrap(),
+    )
+    .unwrap();
+    facts["permissions"] = serde_json::json!([
+        "net:api.example.com",
+        "net:evil.example.net",
+        "net:tracker.example.org"
+    ]);
+    let verdict = pack
+        .evaluate_json(
+            &facts.to_string(),
+            &EvalOptions::new(NaiveDate::from_ymd_opt(2026, 11, 28).unwrap()),
+        )
+        .unwrap();
+    let net = verdict
+        .findings
+        .iter()
+        .find(|f| f.rule == "net_host_not_allowlisted")
+        .expect("fires");
+    let named: Vec<&str> = net
+        .evidence
+        .iter()
+        .filter(|e| e.expr == "p")
+        .map(|e| e.value.as_str())
+        .collect();
+    assert_eq!(
+        named,
+        ["\"net:evil.example.net\"", "\"net:tracker.example.org\""],
+        "{:#?}",
+        net.evidence
+    );
+}
+
+#[test]
 fn explain_mode_says_which_condition_stopped_each_rule() {
     let pack = load();
     let text = std::fs::read_to_string(pack_dir().join("inputs/clean.json")).unwrap();

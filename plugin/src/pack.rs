@@ -33,34 +33,21 @@ fn read(path: &Path) -> Result<Vec<u8>, PackError> {
 /// Files copied into the bundle when present.
 const EXTRAS: [&str; 3] = ["README.md", "CHANGELOG.md", "LICENSE"];
 
-/// Builds the bundle (a deterministic `.tar.gz`) and checks it as intake would.
+/// The files of a plugin folder that go into a bundle: `plugin.toml`, the entry module (or its
+/// `.wat` source), the SBOM it names, and the extras, each by its name in the folder.
+pub type PluginFiles = std::collections::BTreeMap<String, Vec<u8>>;
+
+/// Builds the bundle (a deterministic `.tar.gz`) from a plugin folder and checks it as intake
+/// would.
 pub fn pack_dir(dir: &Path, keys: &[KeyPair]) -> Result<(Vec<u8>, Inspected), PackError> {
     let manifest_path = dir.join("plugin.toml");
+    let mut files = PluginFiles::new();
     let manifest_bytes = read(&manifest_path)?;
-    let text = String::from_utf8(manifest_bytes.clone()).map_err(|_| PackError::Io {
-        path: manifest_path.display().to_string(),
-        message: "not UTF-8 text".into(),
-    })?;
-    let m = manifest::parse(&text).map_err(|errs| {
-        PackError::Manifest(
-            errs.iter()
-                .map(|e| {
-                    format!(
-                        "{}:{}:{}: {}",
-                        manifest_path.display(),
-                        e.line,
-                        e.column,
-                        e.message
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-        )
-    })?;
-    let mut files: Vec<(String, Vec<u8>)> = vec![("plugin.toml".into(), manifest_bytes)];
+    let m = parse_manifest(&manifest_bytes, &manifest_path.display().to_string())?;
+    files.insert("plugin.toml".into(), manifest_bytes);
     let entry_path = dir.join(&m.entry);
-    let wasm = if entry_path.exists() {
-        read(&entry_path)?
+    if entry_path.exists() {
+        files.insert(m.entry.clone(), read(&entry_path)?);
     } else {
         let wat_path = entry_path.with_extension("wat");
         let source = read(&wat_path).map_err(|_| PackError::Io {
@@ -70,26 +57,86 @@ pub fn pack_dir(dir: &Path, keys: &[KeyPair]) -> Result<(Vec<u8>, Inspected), Pa
                 wat_path.display()
             ),
         })?;
-        wat::parse_bytes(&source)
-            .map_err(|e| PackError::Wat {
-                path: wat_path.display().to_string(),
-                message: e.to_string(),
-            })?
-            .into_owned()
-    };
-    files.push((m.entry.clone(), wasm.clone()));
+        files.insert(wat_name(&m.entry), source);
+    }
     if let Some(sbom) = &m.sbom {
-        files.push((sbom.clone(), read(&dir.join(sbom))?));
+        files.insert(sbom.clone(), read(&dir.join(sbom))?);
     }
     for extra in EXTRAS {
         let p = dir.join(extra);
         if p.is_file() {
-            files.push((extra.into(), read(&p)?));
+            files.insert(extra.into(), read(&p)?);
+        }
+    }
+    pack_files(&files, keys)
+}
+
+fn wat_name(entry: &str) -> String {
+    match entry.rsplit_once('.') {
+        Some((stem, _)) => format!("{stem}.wat"),
+        None => format!("{entry}.wat"),
+    }
+}
+
+fn parse_manifest(bytes: &[u8], shown_as: &str) -> Result<manifest::Manifest, PackError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| PackError::Io {
+        path: shown_as.to_owned(),
+        message: "not UTF-8 text".into(),
+    })?;
+    manifest::parse(text).map_err(|errs| {
+        PackError::Manifest(
+            errs.iter()
+                .map(|e| format!("{shown_as}:{}:{}: {}", e.line, e.column, e.message))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
+    })
+}
+
+/// Builds the bundle from a plugin's files (as [`pack_dir`] reads them from a folder) and
+/// checks it as intake would.
+pub fn pack_files(
+    files: &PluginFiles,
+    keys: &[KeyPair],
+) -> Result<(Vec<u8>, Inspected), PackError> {
+    let missing = |name: &str| PackError::Io {
+        path: name.to_owned(),
+        message: "missing from the plugin's files".into(),
+    };
+    let manifest_bytes = files
+        .get("plugin.toml")
+        .ok_or_else(|| missing("plugin.toml"))?
+        .clone();
+    let m = parse_manifest(&manifest_bytes, "plugin.toml")?;
+    let mut bundle: Vec<(String, Vec<u8>)> = vec![("plugin.toml".into(), manifest_bytes)];
+    let wasm = match files.get(&m.entry) {
+        Some(w) => w.clone(),
+        None => {
+            let wat_path = wat_name(&m.entry);
+            let source = files.get(&wat_path).ok_or_else(|| missing(&m.entry))?;
+            wat::parse_bytes(source)
+                .map_err(|e| PackError::Wat {
+                    path: wat_path.clone(),
+                    message: e.to_string(),
+                })?
+                .into_owned()
+        }
+    };
+    bundle.push((m.entry.clone(), wasm.clone()));
+    if let Some(sbom) = &m.sbom {
+        bundle.push((
+            sbom.clone(),
+            files.get(sbom).ok_or_else(|| missing(sbom))?.clone(),
+        ));
+    }
+    for extra in EXTRAS {
+        if let Some(bytes) = files.get(extra) {
+            bundle.push((extra.into(), bytes.clone()));
         }
     }
     let statement = Statement::new(
         vec![
-            Subject::of("plugin.toml", &files[0].1),
+            Subject::of("plugin.toml", &bundle[0].1),
             Subject::of(m.entry.clone(), &wasm),
         ],
         PLUGIN_SIGNATURE_PREDICATE,
@@ -97,12 +144,12 @@ pub fn pack_dir(dir: &Path, keys: &[KeyPair]) -> Result<(Vec<u8>, Inspected), Pa
     );
     for key in keys {
         let env = Envelope::sign_statement(&statement, key);
-        files.push((
+        bundle.push((
             format!("{SIGNATURE_DIR}{}.json", key.id().short()),
             env.to_json().into_bytes(),
         ));
     }
-    let bytes = tar_gz(&files).map_err(|e| PackError::Io {
+    let bytes = tar_gz(&bundle).map_err(|e| PackError::Io {
         path: "(bundle)".into(),
         message: e.to_string(),
     })?;

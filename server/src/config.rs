@@ -22,7 +22,11 @@ pub struct Config {
     pub services: ServicesConfig,
     pub http: HttpConfig,
     pub schedule: ScheduleConfig,
+    /// Seed the demo tenants and users.
     pub demo: bool,
+    /// With `demo`: also judge the example plugins (tests that need an empty queue turn this
+    /// off).
+    pub demo_submissions: bool,
     pub log_format: LogFormat,
     pub log: String,
     /// This instance's name in job leases.
@@ -102,6 +106,8 @@ pub struct AnalysisConfig {
     pub pack: PackSource,
     /// Uploads buffered in memory at once.
     pub max_concurrent_uploads: usize,
+    /// How long an upload waits for its turn to be read before it is refused (429).
+    pub upload_wait: Duration,
     pub quotas: TenantQuotas,
 }
 
@@ -245,6 +251,7 @@ impl Config {
             http,
             schedule,
             demo: args.demo,
+            demo_submissions: true,
             log_format: args.log_format,
             log: args.log,
             instance,
@@ -358,6 +365,7 @@ impl AnalysisConfig {
                 None => PackSource::BuiltIn,
             },
             max_concurrent_uploads: a.max_concurrent_uploads,
+            upload_wait: Duration::from_secs(10),
             quotas: TenantQuotas {
                 max_queued: a.tenant_max_queued,
                 max_bytes: a.tenant_max_bytes,

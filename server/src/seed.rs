@@ -1,5 +1,9 @@
-//! The `--demo` seed: two partner tenants and one user per role, all with the documented
-//! demo password. Idempotent: what exists already is left alone.
+//! The `--demo` seed: two partner tenants, one user per role (all with the documented demo
+//! password), and judged submissions of the example plugins (a pass, a warn, denials with
+//! several findings, and a second version that adds a permission), signed with a demo
+//! publisher key and judged through the same intake and analysis as any upload, so that every
+//! page has something true to show on first start. Idempotent: what exists already is left
+//! alone.
 
 use app::api::backend::Principal;
 use app::authz::Scope;
@@ -7,9 +11,14 @@ use app::error::AppError;
 use app::types::{NewApiToken, NewTenant, NewUser, Role};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
+use app::types::{NewPublisherKey, SubmissionFilter};
+use plugin::pack::PluginFiles;
+use trust::keys::KeyPair;
+
 use crate::db::entities::{api_token, user};
 use crate::domain::Password;
 use crate::services::Services;
+use crate::services::submissions::SubmitError;
 
 /// The password of every demo user. Public: demo data must never reach a real deployment.
 pub const DEMO_PASSWORD: &str = "stellar-demo";
@@ -32,8 +41,8 @@ const USERS: &[(&str, &str, Role, Option<&str>)] = &[
 
 use crate::db::entities::tenant;
 
-/// Seeds the demo data.
-pub async fn demo(services: &Services) -> Result<(), AppError> {
+/// Seeds the demo data; `submissions` also judges the example plugins.
+pub async fn demo(services: &Services, submissions: bool) -> Result<(), AppError> {
     let accounts = &services.accounts;
     let system = Principal::operator("system");
     for (slug, name) in TENANTS {
@@ -108,8 +117,156 @@ pub async fn demo(services: &Services) -> Result<(), AppError> {
                 .await?;
         }
     }
+    if submissions {
+        demo_submissions(services).await?;
+    }
     tracing::info!(
         "demo data present: users admin, secops, platform, reviewer, partner-acme, partner-globex (password `{DEMO_PASSWORD}`)"
     );
+    Ok(())
+}
+
+/// The files of an example plugin folder (`examples/plugins/<name>`), built into the binary.
+macro_rules! example {
+    ($dir:literal) => {
+        [
+            (
+                "plugin.toml",
+                include_bytes!(concat!("../../examples/plugins/", $dir, "/plugin.toml")).as_slice(),
+            ),
+            (
+                "plugin.wat",
+                include_bytes!(concat!("../../examples/plugins/", $dir, "/plugin.wat")).as_slice(),
+            ),
+            (
+                "sbom.cdx.json",
+                include_bytes!(concat!("../../examples/plugins/", $dir, "/sbom.cdx.json"))
+                    .as_slice(),
+            ),
+            (
+                "README.md",
+                include_bytes!(concat!("../../examples/plugins/", $dir, "/README.md")).as_slice(),
+            ),
+        ]
+    };
+}
+
+/// An example's files, with its manifest edited (`from` → `to`, in order).
+fn plugin(files: &[(&str, &[u8])], edits: &[(&str, &str)]) -> PluginFiles {
+    let mut out: PluginFiles = files
+        .iter()
+        .map(|(name, bytes)| ((*name).to_owned(), bytes.to_vec()))
+        .collect();
+    if let Some(manifest) = out.get_mut("plugin.toml") {
+        let mut text = String::from_utf8_lossy(manifest).into_owned();
+        for (from, to) in edits {
+            text = text.replace(from, to);
+        }
+        *manifest = text.into_bytes();
+    }
+    out
+}
+
+/// What each partner submits, in order.
+fn demo_plugins(partner: &str) -> Vec<(&'static str, PluginFiles)> {
+    match partner {
+        "partner-acme" => vec![
+            // Passes.
+            ("acme-hello-1.0.0.tar.gz", plugin(&example!("clean"), &[])),
+            // A patch release that adds a permission it never uses: accepted with warnings.
+            (
+                "acme-hello-1.0.1.tar.gz",
+                plugin(
+                    &example!("clean"),
+                    &[
+                        ("version = \"1.0.0\"", "version = \"1.0.1\""),
+                        (
+                            "permissions = [\"net:api.example.com\", \"clock\"]",
+                            "permissions = [\"net:api.example.com\", \"clock\", \"random\"]",
+                        ),
+                    ],
+                ),
+            ),
+            // Denied: it calls the network without declaring it.
+            (
+                "acme-telemetry-1.0.0.tar.gz",
+                plugin(&example!("undeclared-network"), &[]),
+            ),
+            // Denied with six findings: a manifest full of mistakes.
+            (
+                "acme-broken-1.0.tar.gz",
+                plugin(&example!("broken-manifest"), &[]),
+            ),
+        ],
+        "partner-globex" => vec![(
+            // Denied: more memory than the limit, from a publisher not verified yet.
+            "globex-cache-1.0.0.tar.gz",
+            plugin(
+                &example!("over-memory"),
+                &[
+                    ("id = \"acme-big-cache\"", "id = \"globex-cache\""),
+                    ("publisher = \"acme\"", "publisher = \"globex\""),
+                ],
+            ),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// Submits and judges the demo plugins of each partner that has submitted nothing yet: a demo
+/// publisher key is registered (as the partner) and approved (by `system`), the bundles are
+/// signed with it and uploaded through intake, and the queue is worked off here, before the
+/// server's workers start, so that the versions are judged in order.
+async fn demo_submissions(services: &Services) -> Result<(), AppError> {
+    let system = Principal::operator("system");
+    for partner in ["partner-acme", "partner-globex"] {
+        let who = services.accounts.act_as(partner).await?;
+        let page = services
+            .submissions
+            .list(
+                &who,
+                SubmissionFilter {
+                    limit: Some(1),
+                    ..SubmissionFilter::default()
+                },
+            )
+            .await?;
+        if page.total > 0 {
+            continue;
+        }
+        let key = KeyPair::generate()
+            .map_err(|e| AppError::internal(format!("cannot make the demo key: {e}")))?;
+        let registered = services
+            .submissions
+            .register_key(
+                &who,
+                NewPublisherKey {
+                    name: "demo signing key".into(),
+                    public_key_pem: key.public().to_pem(),
+                    tenant: None,
+                },
+            )
+            .await?;
+        services
+            .submissions
+            .approve_key(&system, &registered.key_id)
+            .await?;
+        for (filename, files) in demo_plugins(partner) {
+            let (bytes, _) = plugin::pack::pack_files(&files, std::slice::from_ref(&key))
+                .map_err(|e| AppError::internal(format!("demo plugin {filename}: {e}")))?;
+            services
+                .submissions
+                .submit(&who, filename, bytes)
+                .await
+                .map_err(|e| match e {
+                    SubmitError::App(e) => e,
+                    SubmitError::Refused(r) => {
+                        AppError::internal(format!("demo plugin {filename} was refused: {r}"))
+                    }
+                })?;
+            // Judge it now, so that the next version sees it as the previous one.
+            while services.work_once("demo-seed").await? {}
+        }
+    }
     Ok(())
 }

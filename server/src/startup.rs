@@ -57,7 +57,9 @@ impl Application {
             }
         }
         if config.demo {
-            seed::demo(&services).await.map_err(StartError::Seed)?;
+            seed::demo(&services, config.demo_submissions)
+                .await
+                .map_err(StartError::Seed)?;
         }
         let listener = TcpListener::bind(config.http.addr)
             .await

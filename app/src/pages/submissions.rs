@@ -155,7 +155,7 @@ pub(crate) fn UploadPage() -> impl IntoView {
     };
     let query = use_query_map();
     let error = move || query.with(|q| q.get("error")).filter(|e| !e.is_empty());
-    let action = format!("/submissions/upload?csrf_token={}", s.csrf_token);
+    let csrf = s.csrf_token.clone();
     // With JavaScript: drop a file anywhere on the drop zone, and watch the upload's progress.
     // Without it the form posts and redirects all the same.
     let form_ref = NodeRef::<leptos::html::Form>::new();
@@ -194,13 +194,15 @@ pub(crate) fn UploadPage() -> impl IntoView {
         </p>
         <form
             method="post"
-            action=action
+            action="/submissions/upload"
             enctype="multipart/form-data"
             class="card upload"
             aria-label="Upload a plugin bundle"
             node_ref=form_ref
             on:submit=on_submit
         >
+            // First: the server checks it before it reads the bundle.
+            <input type="hidden" name="csrf_token" value=csrf/>
             <div
                 class="dropzone"
                 class:dragging=move || dragging.get()
@@ -434,7 +436,23 @@ fn FindingGroup(severity: &'static str, findings: Vec<Finding>) -> impl IntoView
             let evidence = f
                 .evidence
                 .iter()
-                .map(|e| view! { <li><code>{e.text()}</code></li> })
+                .map(|e| {
+                    view! {
+                        <li>
+                            <code>{e.text()}</code>
+                            {e.would_pass
+                                .clone()
+                                .map(|w| {
+                                    view! {
+                                        " "
+                                        <span class="would-pass">
+                                            "would pass with " <code>{w}</code>
+                                        </span>
+                                    }
+                                })}
+                        </li>
+                    }
+                })
                 .collect_view();
             view! {
                 <li class=format!("finding {}", f.effect)>

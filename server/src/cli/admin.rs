@@ -19,7 +19,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
                 .accounts
                 .create_tenant(&operator(), NewTenant { slug, name })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.detail())?;
             services.close().await;
             println!("created tenant {} ({})", t.slug, t.name);
             Ok(())
@@ -45,7 +45,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
             } else {
                 (secrets::random_secret(18), true)
             };
-            let password = Password::parse(&password).map_err(|e| e.to_string())?;
+            let password = Password::parse(&password).map_err(|e| e.detail())?;
             let services = open_db(&db).await?;
             let input = NewUser {
                 username,
@@ -58,7 +58,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
                 .accounts
                 .create_user_with(&operator(), input, password.clone())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.detail())?;
             services.close().await;
             println!("created user {} ({})", u.username, u.role);
             if generated {
@@ -85,7 +85,7 @@ pub async fn run(cmd: AdminCommand) -> Result<(), String> {
                 .accounts
                 .create_token(&operator(), input)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.detail())?;
             services.close().await;
             // The token alone on standard output, so that scripts can capture it.
             println!("{}", created.secret);

@@ -24,7 +24,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
                 .keys
                 .generate(&who, purpose, offline_out.as_deref(), &s.ledger_store)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.detail())?;
             s.close().await;
             println!("{}", info.key_id);
             eprintln!(
@@ -38,7 +38,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
         }
         KeyCommand::List { db, keys, json } => {
             let s = open(&db, &keys).await?;
-            let list = s.keys.list(&who).await.map_err(|e| e.to_string())?;
+            let list = s.keys.list(&who).await.map_err(|e| e.detail())?;
             s.close().await;
             if json {
                 let text = serde_json::to_string_pretty(&list).map_err(|e| e.to_string())?;
@@ -79,7 +79,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
                 .keys
                 .rotate(&who, purpose, offline_out.as_deref(), &s.ledger_store)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.detail())?;
             s.close().await;
             println!("{}", info.key_id);
             match old {
@@ -109,7 +109,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
                 .keys
                 .revoke(&who, &key, at, &reason, &s.ledger_store)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.detail())?;
             s.close().await;
             eprintln!(
                 "revoked {} key {} from {}: signatures dated from then on fail verification",
@@ -132,7 +132,7 @@ pub async fn key(cmd: KeyCommand) -> Result<(), String> {
         }
         KeyCommand::TrustRoot { db, keys, out } => {
             let s = open(&db, &keys).await?;
-            let root = s.keys.trust_root().await.map_err(|e| e.to_string())?;
+            let root = s.keys.trust_root().await.map_err(|e| e.detail())?;
             s.close().await;
             write_out(out.as_deref(), &format!("{}\n", root.to_json()))
         }
@@ -172,7 +172,7 @@ pub async fn attest(args: AttestArgs) -> Result<(), String> {
         .signing
         .attest_for(&operator(), purpose, statement)
         .await
-        .map_err(|e| e.to_string());
+        .map_err(|e| e.detail());
     s.close().await;
     match outcome? {
         Attested::Signed(a) => {
@@ -201,11 +201,7 @@ pub async fn sign_request(cmd: SignRequestCommand) -> Result<(), String> {
     match cmd {
         SignRequestCommand::List { db, keys } => {
             let s = open(&db, &keys).await?;
-            let list = s
-                .signing
-                .pending(&operator())
-                .await
-                .map_err(|e| e.to_string());
+            let list = s.signing.pending(&operator()).await.map_err(|e| e.detail());
             s.close().await;
             for r in list? {
                 println!("{}  {}  key {}", r.id, r.summary(), short(&r.key_id));
@@ -218,7 +214,7 @@ pub async fn sign_request(cmd: SignRequestCommand) -> Result<(), String> {
                 .signing
                 .request(&operator(), &id)
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(|e| e.detail());
             s.close().await;
             let r = r?;
             write_out(Some(&out), &format!("{}\n", r.to_json()))?;
@@ -238,7 +234,7 @@ pub async fn sign_request(cmd: SignRequestCommand) -> Result<(), String> {
                 .signing
                 .import(&operator(), &signed)
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(|e| e.detail());
             s.close().await;
             let saved = saved?;
             if let Some(out) = out {

@@ -49,16 +49,12 @@ pub async fn run(cmd: LedgerCommand) -> Result<(), String> {
                 None => {
                     // Read only: no migrations, no writes.
                     let s = open_read_only(&db).await?;
-                    let entries = s
-                        .ledger_store
-                        .all_entries()
-                        .await
-                        .map_err(|e| e.to_string());
+                    let entries = s.ledger_store.all_entries().await.map_err(|e| e.detail());
                     let notes = s
                         .ledger_store
                         .checkpoint_notes()
                         .await
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| e.detail());
                     s.close().await;
                     (entries?, notes?, "the database".to_owned())
                 }
@@ -107,7 +103,7 @@ pub async fn run(cmd: LedgerCommand) -> Result<(), String> {
                 .ledger
                 .checkpoint(&operator())
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(|e| e.detail());
             s.close().await;
             let cp = cp?.checkpoint;
             print!("{}", cp.note);
@@ -186,7 +182,7 @@ fn verify_proof(
 
 /// Writes the JSON Lines export, a page at a time.
 pub async fn export(ledger: &LedgerStore, out: Option<&Path>) -> Result<(), String> {
-    let header = ledger.export_header().await.map_err(|e| e.to_string())?;
+    let header = ledger.export_header().await.map_err(|e| e.detail())?;
     let mut sink: Box<dyn Write> = match out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).map_err(|e| format!("cannot write `{}`: {e}", p.display()))?,
@@ -202,7 +198,7 @@ pub async fn export(ledger: &LedgerStore, out: Option<&Path>) -> Result<(), Stri
     .map_err(io)?;
     let mut from = 0;
     while from < header.size {
-        let page = ledger.range(from, 5000).await.map_err(|e| e.to_string())?;
+        let page = ledger.range(from, 5000).await.map_err(|e| e.detail())?;
         if page.is_empty() {
             break;
         }

@@ -108,6 +108,9 @@ fn print_verdict(d: &SubmissionDetail) {
         );
         for e in &f.evidence {
             println!("  evidence: {}", e.text());
+            if let Some(w) = &e.would_pass {
+                println!("    would pass with: {w}");
+            }
         }
         if let Some(fix) = &f.fix {
             println!("  fix: {fix}");

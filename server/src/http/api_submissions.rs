@@ -6,13 +6,16 @@ use app::types::{
     NewPublisherKey, PublisherKey, PublisherProfile, PublisherProfileUpdate, SubmissionDetail,
     SubmissionFilter, SubmissionPage, SubmissionSummary,
 };
+use axum::Extension;
 use axum::Json;
 use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::auth::{CSRF_FIELD, UploadCsrf, csrf_matches};
 use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use super::problem::{ApiError, Problem};
 use crate::services::submissions::SubmitError;
@@ -126,16 +129,26 @@ pub async fn read_bundle(form: &mut Multipart, limit: u64) -> Result<(String, Ve
 }
 
 /// The portal's upload form (works without JavaScript): on success, to the submission's page;
-/// when refused, back to the form with the reason next to the field. A session's CSRF token
-/// travels in the query (`?csrf_token=`), since the body is the bundle.
+/// when refused, back to the form with the reason next to the field. With a session, the
+/// form's first field is its CSRF token, checked before the bundle is read (never in the URL).
 #[utoipa::path(post, path = "/submissions/upload", tag = "portal",
     request_body(content = Upload, content_type = "multipart/form-data"),
     responses((status = 303, description = "To the submission, or back to the form with `?error=`")))]
 pub async fn portal_upload(
     State(s): State<AppState>,
     Auth(who): Auth,
+    csrf: Option<Extension<UploadCsrf>>,
     mut form: Multipart,
-) -> axum::response::Redirect {
+) -> Response {
+    if let Some(Extension(UploadCsrf(expected))) = csrf
+        && !first_field_is_token(&mut form, &expected).await
+    {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "the CSRF token is missing or wrong: reload the upload page and try again (the form's first field must be `csrf_token`)",
+        )
+        .into_response_with_status();
+    }
     let limit = s.submissions.settings().limits.max_bundle_bytes;
     let outcome = match s.submissions.upload_permit(&who).await {
         Err(e) => Err(ApiError::App(e)),
@@ -149,7 +162,9 @@ pub async fn portal_upload(
         },
     };
     match outcome {
-        Ok(created) => axum::response::Redirect::to(&format!("/submissions/{}", created.id)),
+        Ok(created) => {
+            axum::response::Redirect::to(&format!("/submissions/{}", created.id)).into_response()
+        }
         Err(e) => {
             let message = match e {
                 ApiError::Refused(r) => {
@@ -168,8 +183,22 @@ pub async fn portal_upload(
             let q: String = form_urlencoded::Serializer::new(String::new())
                 .append_pair("error", &message.chars().take(1500).collect::<String>())
                 .finish();
-            axum::response::Redirect::to(&format!("/submissions/new?{q}"))
+            axum::response::Redirect::to(&format!("/submissions/new?{q}")).into_response()
         }
+    }
+}
+
+/// Reads the form's first field: it must be `csrf_token`, holding the session's token.
+async fn first_field_is_token(form: &mut Multipart, expected: &str) -> bool {
+    let Ok(Some(field)) = form.next_field().await else {
+        return false;
+    };
+    if field.name() != Some(CSRF_FIELD) {
+        return false;
+    }
+    match field.text().await {
+        Ok(t) if t.len() <= 256 => csrf_matches(&t, expected),
+        _ => false,
     }
 }
 

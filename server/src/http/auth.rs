@@ -187,11 +187,29 @@ fn cross_site(state: &AppState, req: &Request) -> Option<String> {
     None
 }
 
+/// Where a state change's CSRF token is.
+enum CsrfToken {
+    /// In the header or the form body (which is put back).
+    Found(String),
+    /// A bundle upload from the portal's form: the token is the form's first field, before
+    /// the bundle; the upload handler checks it before it reads the bundle (the body is not
+    /// buffered before authorization, and the token never travels in the URL).
+    InUploadForm,
+    Missing,
+}
+
+/// The CSRF token the upload handler must find as the first field of its form.
+#[derive(Debug, Clone)]
+pub struct UploadCsrf(pub String);
+
 /// Finds the CSRF token in the header or, for a form, in the body (which is put back).
-async fn csrf_token_of(req: Request) -> Result<(Option<String>, Request), Response> {
+async fn csrf_token_of(
+    req: Request,
+    route: Option<&str>,
+) -> Result<(CsrfToken, Request), Response> {
     if let Some(t) = req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
         let t = t.to_owned();
-        return Ok((Some(t), req));
+        return Ok((CsrfToken::Found(t), req));
     }
     let content_type = req
         .headers()
@@ -199,18 +217,16 @@ async fn csrf_token_of(req: Request) -> Result<(Option<String>, Request), Respon
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    // A file upload form (the portal's bundle upload) carries the token in its action URL:
-    // the body is a bundle, not something to buffer before authorization.
     if content_type.starts_with("multipart/form-data") {
-        let token = req.uri().query().and_then(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .find(|(k, _)| k == CSRF_FIELD)
-                .map(|(_, v)| v.into_owned())
-        });
-        return Ok((token, req));
+        let found = if route == Some("/submissions/upload") {
+            CsrfToken::InUploadForm
+        } else {
+            CsrfToken::Missing
+        };
+        return Ok((found, req));
     }
     if !content_type.starts_with("application/x-www-form-urlencoded") {
-        return Ok((None, req));
+        return Ok((CsrfToken::Missing, req));
     }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
@@ -225,7 +241,13 @@ async fn csrf_token_of(req: Request) -> Result<(Option<String>, Request), Respon
     let token = form_urlencoded::parse(&bytes)
         .find(|(k, _)| k == CSRF_FIELD)
         .map(|(_, v)| v.into_owned());
-    Ok((token, Request::from_parts(parts, Body::from(bytes))))
+    let found = token.map_or(CsrfToken::Missing, CsrfToken::Found);
+    Ok((found, Request::from_parts(parts, Body::from(bytes))))
+}
+
+/// Whether `given` is the session's CSRF token.
+pub fn csrf_matches(given: &str, expected: &str) -> bool {
+    !expected.is_empty() && constant_time_eq(given, expected)
 }
 
 fn refuse(route: Option<&str>, status: StatusCode, detail: String) -> Response {
@@ -308,12 +330,20 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     if let Some((principal, via)) = &resolved {
         if *via == Via::Cookie && is_unsafe(req.method()) {
             let expected = principal.csrf_token.clone().unwrap_or_default();
-            let (token, back) = match csrf_token_of(req).await {
+            let (token, back) = match csrf_token_of(req, route.as_deref()).await {
                 Ok(x) => x,
                 Err(res) => return res,
             };
             req = back;
-            if !token.is_some_and(|t| !expected.is_empty() && constant_time_eq(&t, &expected)) {
+            let ok = match token {
+                CsrfToken::Found(t) => csrf_matches(&t, &expected),
+                CsrfToken::InUploadForm => {
+                    req.extensions_mut().insert(UploadCsrf(expected.clone()));
+                    true
+                }
+                CsrfToken::Missing => false,
+            };
+            if !ok {
                 return refuse(
                     route.as_deref(),
                     StatusCode::FORBIDDEN,

@@ -15,6 +15,7 @@ pub mod api_ledger;
 pub mod api_submissions;
 pub mod auth;
 pub mod extract;
+pub mod headers;
 pub mod health;
 pub mod limits;
 pub mod observe;
@@ -271,6 +272,7 @@ pub fn build_app(state: AppState) -> Router {
             config.max_header_bytes,
             limits::limit_headers,
         ))
+        .layer(from_fn(headers::security_headers))
         .layer(from_fn(problem::finish_problems))
         .layer(from_fn(observe::observe))
         .with_state(state)

@@ -8,9 +8,9 @@
 //! - A claim is one statement with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has
 //!   one writer), so two workers never hold the same job while its lease lasts; an expired
 //!   lease lets any instance take the job over; after `max_attempts` it ends as failed.
-//! - Claims are fair between tenants: the next job is the one with the fewest queued jobs of
-//!   its own tenant ahead of it, so a tenant with a long backlog waits its turn behind
-//!   everyone else's first job (each tenant's backlog is bounded by its quota).
+//! - Claims are fair between tenants: the next job is the one with the fewest jobs of its own
+//!   tenant ahead of it still queued or running, so a tenant with a long backlog waits its turn
+//!   behind everyone else's first job (each tenant's backlog is bounded by its quota).
 //! - Time is the [`Clock`]'s: leases and back-offs move only when it does.
 
 use std::sync::Arc;
@@ -192,14 +192,14 @@ impl Queue {
         let now = self.clock.now_ms();
         let lease = now + self.lease.as_millis() as i64;
         let backend = self.conn.get_database_backend();
-        // The due jobs; among them, the one with the fewest queued jobs of its own tenant ahead
-        // of it (round robin between tenants), then the oldest.
+        // The due jobs; among them, the one with the fewest jobs of its own tenant ahead of it
+        // still queued or running (round robin between tenants), then the oldest.
         let pick = "SELECT j.id FROM jobs j \
              WHERE ((j.state = 'queued' AND j.run_after <= $4) \
                 OR (j.state = 'running' AND j.lease_expires < $4)) \
                AND j.attempts < j.max_attempts \
              ORDER BY (SELECT COUNT(*) FROM jobs q \
-                       WHERE q.state = 'queued' AND q.id < j.id \
+                       WHERE q.state IN ('queued', 'running') AND q.id < j.id \
                          AND COALESCE(q.tenant_id, 0) = COALESCE(j.tenant_id, 0)), j.id \
              LIMIT 1";
         let sql = match backend {

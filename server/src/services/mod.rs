@@ -128,8 +128,9 @@ impl Services {
             },
         };
         if let Err(e) = outcome {
-            tracing::warn!(job = job.id, kind = job.kind.as_str(), attempt = job.attempts, error = %e, "job failed");
-            self.job_failed(&job, &e.to_string()).await?;
+            let detail = e.detail();
+            tracing::warn!(job = job.id, kind = job.kind.as_str(), attempt = job.attempts, error = %detail, "job failed");
+            self.job_failed(&job, &detail).await?;
         }
         Ok(true)
     }

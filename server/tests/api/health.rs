@@ -23,8 +23,10 @@ async fn readyz_is_503_when_the_database_is_gone() {
     app.db.destroy().await;
     let res = app.client().get(app.url("/readyz")).send().await.unwrap();
     let body = problem(res, 503).await;
+    // What went wrong, and nothing about paths, hosts or drivers.
+    assert_eq!(body["detail"], "not ready: database unreachable", "{body}");
     assert!(
-        body["detail"].as_str().unwrap().starts_with("not ready"),
+        !body.to_string().contains(&app.db.dir.display().to_string()),
         "{body}"
     );
     // The process itself is still alive.

@@ -2,7 +2,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Once;
+use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use clap::Parser;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -10,7 +11,10 @@ use reqwest::{Client, StatusCode, redirect};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
 use stellar::cli::args::{Cli, Command, LogFormat};
+use stellar::clock::Clock;
 use stellar::config::Config;
+use stellar::scheduler::{Scheduler, Task};
+use stellar::services::Services;
 use stellar::startup::Application;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -170,7 +174,13 @@ pub fn test_config(db: &TestDb) -> Config {
     let Command::Serve(args) = cli.command else {
         panic!("not serve")
     };
-    Config::from_args(*args).expect("test configuration")
+    let mut config = Config::from_args(*args).expect("test configuration");
+    // Background work runs only when a test moves the clock and ticks the scheduler: nothing
+    // happens behind a test's back.
+    config.services.clock = Clock::manual(chrono::Utc::now());
+    // The demo accounts, but no demo submissions: tests that want them say so.
+    config.demo_submissions = false;
+    config
 }
 
 /// A running server.
@@ -178,6 +188,10 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub base: String,
     pub db: TestDb,
+    /// The clock of its background work (manual unless the test chose otherwise).
+    pub clock: Clock,
+    pub services: Services,
+    scheduler: Arc<Scheduler>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -199,6 +213,9 @@ pub async fn spawn_on(db: TestDb, config: Config) -> TestApp {
         .await
         .expect("build the application");
     let addr = app.local_addr();
+    let services = app.services().clone();
+    let scheduler = app.scheduler();
+    let clock = services.queue.clock().clone();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
@@ -207,12 +224,36 @@ pub async fn spawn_on(db: TestDb, config: Config) -> TestApp {
         addr,
         base: format!("http://{addr}"),
         db,
+        clock,
+        services,
+        scheduler,
         stop: Some(tx),
         task: Some(task),
     }
 }
 
 impl TestApp {
+    /// Moves the clock, runs the scheduler's due tasks, and waits until the jobs they queued
+    /// (and any others) are done: background work, deterministically.
+    pub async fn advance(&self, by: Duration) -> Vec<Task> {
+        self.clock.advance(by);
+        let ran = self.scheduler.tick().await;
+        self.drain().await;
+        ran
+    }
+
+    /// Waits until no job is queued or running (the workers run them). Fails after a minute.
+    pub async fn drain(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while self.services.queue.pending().await.expect("queue") > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "jobs still pending after a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -16,6 +16,8 @@ mod health;
 mod helpers;
 mod keys;
 mod ledger;
+mod scheduler;
+mod security;
 mod sessions;
 mod submissions;
 mod tokens;

@@ -632,6 +632,8 @@ async fn hostile_bundles_are_refused_with_a_clear_error_and_nothing_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_keeps_failing_ends_as_failed_without_blocking_the_queue() {
     // This instance only takes submissions; a second one, started later, analyses them.
+    // The retry back-off is real time here (a second, then two): the second instance's
+    // workers retry on the system clock.
     let app = spawn_app_with(|c| {
         c.services.analysis.max_attempts = 2;
         c.workers = 0;
@@ -664,6 +666,7 @@ async fn a_job_that_keeps_failing_ends_as_failed_without_blocking_the_queue() {
     let mut config = test_config(&app.db);
     config.demo = false;
     config.workers = 1;
+    config.services.clock = stellar::clock::Clock::system();
     let worker = stellar::startup::Application::build(config)
         .await
         .expect("worker instance");
@@ -796,5 +799,90 @@ async fn publisher_profiles_are_changed_by_admins_and_feed_the_analysis() {
         findings.contains(&"egress_denied".to_owned()),
         "{findings:?}"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_judged_submissions_of_every_kind() {
+    let app = spawn_app_with(|c| c.demo_submissions = true).await;
+    let reviewer = app.bearer(&app.token("reviewer").await);
+    let page: Value = reviewer
+        .get(app.url("/api/v1/submissions"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    let items = page["items"].as_array().expect("items");
+    assert_eq!(items.len(), 5, "{page}");
+    let by = |plugin: &str, version: &str| {
+        items
+            .iter()
+            .find(|s| s["plugin"] == plugin && s["version"] == version)
+            .unwrap_or_else(|| panic!("{plugin} {version} in {page}"))
+            .clone()
+    };
+    assert_eq!(by("acme-hello", "1.0.0")["decision"], "pass");
+    assert_eq!(by("acme-hello", "1.0.1")["decision"], "warn");
+    assert_eq!(by("acme-telemetry", "1.0.0")["decision"], "deny");
+    assert_eq!(by("globex-cache", "1.0.0")["decision"], "deny");
+    let broken = by("Acme Broken!", "1.0");
+    assert_eq!(broken["decision"], "deny");
+    assert!(broken["findings"].as_u64().expect("count") >= 5, "{broken}");
+    // The second version adds a permission, and its page says so.
+    let id = by("acme-hello", "1.0.1")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let d: Value = reviewer
+        .get(app.url(&format!("/api/v1/submissions/{id}")))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        d["facts"]["history"]["added_permissions"],
+        json!(["random"])
+    );
+    assert_eq!(
+        d["facts"]["signatures"], 1,
+        "signed with the approved demo key"
+    );
+    assert!(
+        items.iter().all(|s| s["status"] == "done"),
+        "everything judged: {page}"
+    );
+    // Judged and signed through the real path: every verdict has its attestation.
+    for s in items {
+        let id = s["id"].as_str().expect("id");
+        let d: Value = reviewer
+            .get(app.url(&format!("/api/v1/submissions/{id}")))
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json");
+        assert!(d["verdict"]["attestation_id"].is_number(), "{d}");
+    }
+    // Seeding again adds nothing.
+    let mut config = test_config(&app.db);
+    config.demo_submissions = true;
+    let again = stellar::startup::Application::build(config)
+        .await
+        .expect("second start");
+    drop(again);
+    let page: Value = reviewer
+        .get(app.url("/api/v1/submissions"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["total"], 5);
     app.stop().await;
 }

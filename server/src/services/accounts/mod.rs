@@ -114,6 +114,19 @@ impl Accounts {
             .map_err(|e| AppError::internal(format!("password hashing failed: {e}")))
     }
 
+    /// The principal of a user, as if they had signed in: only for the demo seed, which
+    /// submits the demo plugins as their partners do.
+    pub async fn act_as(&self, username: &str) -> Result<Principal, AppError> {
+        let u = user::Entity::find()
+            .filter(user::Column::Username.eq(username))
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| user_not_found(username))?;
+        self.principal_for(u, None, app::authz::Scope::ALL.to_vec())
+            .await
+    }
+
     /// Periodic upkeep: forgets idle address buckets.
     pub fn forget_idle_addresses(&self) {
         self.addresses.forget_idle();

@@ -8,8 +8,6 @@
 //! and the claim on the id run inside the ledger's transaction, whose first statement
 //! serialises appends, so two parallel uploads cannot both pass them.
 
-use std::time::Duration;
-
 use app::api::backend::Principal;
 use app::authz::{Action, authorize, tenant_scope};
 use app::error::AppError;
@@ -31,15 +29,17 @@ use crate::services::db_error;
 use crate::services::jobs::JobKind;
 use crate::services::ledger_store::Record;
 
-/// How long an upload waits for its turn to be read before it is refused.
-const UPLOAD_WAIT: Duration = Duration::from_secs(10);
-
 impl Submissions {
     /// The right to read one upload into memory: at most `--max-concurrent-uploads` at once.
     /// Take it before reading the body; it is released when dropped.
     pub async fn upload_permit(&self, who: &Principal) -> Result<OwnedSemaphorePermit, AppError> {
         authorize(who, Action::Submit)?;
-        match tokio::time::timeout(UPLOAD_WAIT, self.uploads.clone().acquire_owned()).await {
+        match tokio::time::timeout(
+            self.settings.upload_wait,
+            self.uploads.clone().acquire_owned(),
+        )
+        .await
+        {
             Ok(Ok(permit)) => Ok(permit),
             Ok(Err(_)) => Err(AppError::internal("intake is shutting down")),
             Err(_) => {
