@@ -102,61 +102,6 @@ pub enum Builtin {
     Abs,
 }
 
-impl Builtin {
-    pub fn name(self) -> &'static str {
-        match self {
-            Builtin::Len => "len",
-            Builtin::IsEmpty => "is_empty",
-            Builtin::Contains | Builtin::ListContains => "contains",
-            Builtin::StartsWith => "starts_with",
-            Builtin::EndsWith => "ends_with",
-            Builtin::Lower => "lower",
-            Builtin::Upper => "upper",
-            Builtin::Trim => "trim",
-            Builtin::TrimPrefix => "trim_prefix",
-            Builtin::TrimSuffix => "trim_suffix",
-            Builtin::Split => "split",
-            Builtin::Concat => "concat",
-            Builtin::Semver => "semver",
-            Builtin::IsSemver => "is_semver",
-            Builtin::Major => "major",
-            Builtin::Minor => "minor",
-            Builtin::Patch => "patch",
-            Builtin::IsPrerelease => "is_prerelease",
-            Builtin::Min => "min",
-            Builtin::Max => "max",
-            Builtin::Abs => "abs",
-        }
-    }
-}
-
-/// Every function name the language knows (for "did you mean").
-pub const FUNCTION_NAMES: &[&str] = &[
-    "len",
-    "is_empty",
-    "contains",
-    "starts_with",
-    "ends_with",
-    "lower",
-    "upper",
-    "trim",
-    "trim_prefix",
-    "trim_suffix",
-    "split",
-    "concat",
-    "matches",
-    "semver",
-    "is_semver",
-    "major",
-    "minor",
-    "patch",
-    "is_prerelease",
-    "satisfies",
-    "min",
-    "max",
-    "abs",
-];
-
 #[derive(Debug, Clone)]
 pub enum IrKind {
     Const(Value),

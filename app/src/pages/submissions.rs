@@ -449,9 +449,11 @@ fn FindingGroup(severity: &'static str, findings: Vec<Finding>) -> impl IntoView
                                             "would pass with " <code>{w}</code>
                                         </span>
                                     }
+                                        .into_any()
                                 })}
                         </li>
                     }
+                    .into_any()
                 })
                 .collect_view();
             view! {
