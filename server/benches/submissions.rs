@@ -44,12 +44,18 @@ fn config(url: &str, dir: &Path, workers: usize) -> Config {
         &workers.to_string(),
         "--log",
         "warn",
+        "--tenant-max-queued",
+        "100000",
+        "--tenant-max-bytes",
+        "100000000000",
     ])
     .unwrap();
     let Command::Serve(args) = cli.command else {
         unreachable!("serve")
     };
-    Config::from_args(*args).unwrap()
+    let mut config = Config::from_args(*args).unwrap();
+    config.demo_submissions = false;
+    config
 }
 
 struct Figures {
@@ -97,6 +103,7 @@ async fn measure(url: &str, dir: &Path, all: &[Vec<u8>], key: &KeyPair, n: usize
         .await
         .unwrap()
         .secret;
+    let services = app.services().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {
         let _ = stopped.await;
@@ -110,6 +117,15 @@ async fn measure(url: &str, dir: &Path, all: &[Vec<u8>], key: &KeyPair, n: usize
         .await
         .unwrap();
     assert!(res.status().is_success() || res.status().as_u16() == 409);
+    // Approved, as secops would: signatures by it count.
+    services
+        .submissions
+        .approve_key(
+            &app::api::backend::Principal::operator("bench"),
+            &key.id().0,
+        )
+        .await
+        .unwrap();
     let submit = |client: reqwest::Client, base: String, token: String, bundle: Vec<u8>| async move {
         let form = reqwest::multipart::Form::new().part(
             "bundle",

@@ -1,4 +1,4 @@
-//! The clock of everything that happens on a schedule: the [`crate::scheduler`], job leases
+//! The clock of everything that happens on a schedule: the scheduler, job leases
 //! and back-offs, and (as they arrive) stage holds, analysis intervals, expiries and freeze
 //! windows.
 //!

@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use crate::cli::args::{AnalysisArgs, DbArgs, KeyArgs, LogFormat, ServeArgs};
+use crate::cli::args::{AnalysisArgs, DbArgs, KeyArgs, ServeArgs};
 use crate::clock::Clock;
 pub use crate::domain::Secret;
+use crate::telemetry::LogFormat;
 
 /// Everything `stellar serve` needs, checked.
 #[derive(Debug, Clone)]

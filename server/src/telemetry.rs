@@ -7,7 +7,16 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::cli::args::LogFormat;
+use clap::ValueEnum;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// For people: one coloured line per event.
+    Human,
+    /// For machines: one JSON object per line.
+    Json,
+}
 
 /// Installs the global log subscriber: human lines or JSON lines on standard error.
 pub fn init_logging(format: LogFormat, filter: &str) -> Result<(), String> {

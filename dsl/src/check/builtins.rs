@@ -604,4 +604,22 @@ mod tests {
             assert!(!b.args.is_empty(), "{}", b.name);
         }
     }
+
+    #[test]
+    fn the_language_reference_lists_every_builtin() {
+        let reference = include_str!("../../../docs/policy-language.md");
+        let section = reference
+            .split("## Built-in functions")
+            .nth(1)
+            .and_then(|s| s.split("\n## ").next())
+            .unwrap_or_default();
+        for b in BUILTINS {
+            assert!(
+                section.contains(&format!("`{}(", b.name))
+                    || section.contains(&format!(" {}(", b.name)),
+                "docs/policy-language.md does not list `{}`",
+                b.name
+            );
+        }
+    }
 }

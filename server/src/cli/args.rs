@@ -2,8 +2,8 @@
 //! with a `STELLAR_*` environment equivalent where it configures a deployment), and nothing
 //! else. [`crate::config`] turns them into validated configuration.
 //!
-//! **Boundary:** a leaf: this module imports nothing from the crate, so that configuration,
-//! telemetry and every verb can read it.
+//! **Boundary:** data only: this module imports nothing from the crate but the log format, so
+//! that configuration (which checks these flags) and every verb can read it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,6 +12,8 @@ use app::authz::Scope;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use trust::keys::Purpose;
+
+pub use crate::telemetry::LogFormat;
 
 /// Stellar: trusted delivery and governance for the plugin marketplace.
 #[derive(Debug, Parser)]
@@ -180,15 +182,6 @@ impl Default for AnalysisArgs {
             tenant_max_bytes: 1024 * 1024 * 1024,
         }
     }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// For people: one coloured line per event.
-    Human,
-    /// For machines: one JSON object per line.
-    Json,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -453,6 +446,22 @@ pub enum PluginCommand {
         /// A label for the key.
         #[arg(long)]
         name: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Approve a registered publisher key (secops, administrators): from then on signatures
+    /// by it count.
+    ApproveKey {
+        /// The key id, or its first 8+ hex digits.
+        key: String,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Revoke a publisher key (its partner, secops, administrators): signatures by it no
+    /// longer count.
+    RevokeKey {
+        /// The key id, or its first 8+ hex digits.
+        key: String,
         #[command(flatten)]
         server: ServerArgs,
     },

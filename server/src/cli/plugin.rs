@@ -3,10 +3,10 @@
 
 use std::process::ExitCode;
 
-use app::types::PublisherKey;
+use app::types::{PublisherKey, PublisherKeyState};
 use trust::keys::KeyPair;
 
-use super::args::PluginCommand;
+use super::args::{PluginCommand, ServerArgs};
 use super::client::{answer, client, runtime, trouble, url};
 use crate::services::keys::write_private_file;
 
@@ -116,5 +116,34 @@ pub fn run_plugin(cmd: PluginCommand) -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        PluginCommand::ApproveKey { key, server } => key_action(&key, "approve", server),
+        PluginCommand::RevokeKey { key, server } => key_action(&key, "revoke", server),
     }
+}
+
+/// `approve-key` and `revoke-key`: one call to the server.
+fn key_action(key: &str, action: &'static str, server: ServerArgs) -> ExitCode {
+    let path = format!("/api/v1/publisher-keys/{key}/{action}");
+    runtime(async move {
+        let client = client()?;
+        let res = client
+            .post(url(&server.server, &path))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", server.server))?;
+        let key: PublisherKey = answer(res).await?;
+        println!(
+            "publisher key {} ({}) of {} is {}",
+            key.key_id,
+            key.name,
+            key.tenant,
+            match key.state {
+                PublisherKeyState::Pending => "pending approval",
+                PublisherKeyState::Approved => "approved: signatures by it count",
+                PublisherKeyState::Revoked => "revoked: signatures by it no longer count",
+            }
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }

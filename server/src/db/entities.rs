@@ -146,12 +146,12 @@ pub mod job {
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i32,
-        /// A [`crate::services::jobs::JobKind`].
+        /// What the job does (`analyse`, `ledger.checkpoint`, …).
         pub kind: String,
         /// What the job is about (a submission id, `ledger.checkpoint:<slot>`): unique.
         #[sea_orm(unique)]
         pub subject: String,
-        /// A [`crate::services::jobs::JobState`].
+        /// `queued`, `running`, `done` or `failed`.
         pub state: String,
         pub attempts: i32,
         pub max_attempts: i32,

@@ -262,7 +262,19 @@ async fn every_example_gives_its_expected_verdict_through_stellar_submit() {
         .expect("pem")
         .id()
         .0;
-    approve_key(&app, &key_id).await;
+    // Secops approves it, from the command line too.
+    let secops = app.token("secops").await;
+    let (code, out, err) = run(&[
+        "plugin",
+        "approve-key",
+        &key_id[..12],
+        "--server",
+        &app.base,
+        "--token",
+        &secops,
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("approved: signatures by it count"), "{out}");
     for example in examples() {
         let bundle = dir.join(format!(
             "{}.tar.gz",
