@@ -96,6 +96,29 @@ pub async fn set_user_disabled(
     )
 }
 
+/// Sets a new password for a user (administrators); their sessions end, and with
+/// `revoke_tokens` their API tokens are revoked too.
+#[server(prefix = "/portal/api", endpoint = "users/reset-password")]
+pub async fn reset_password(
+    csrf_token: String,
+    username: String,
+    password: String,
+    revoke_tokens: Option<String>,
+) -> Result<User, AppError> {
+    let _ = csrf_token; // checked by the server before this runs
+    let who = backend::principal()?;
+    let update = crate::types::UserUpdate {
+        password: Some(password),
+        revoke_tokens: revoke_tokens.is_some(),
+        ..Default::default()
+    };
+    backend::respond(
+        backend::backend()?
+            .update_user(&who, username.trim(), update)
+            .await,
+    )
+}
+
 /// The caller's API tokens; administrators see every user's.
 #[server(prefix = "/portal/api", endpoint = "tokens", input = GetUrl)]
 pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {

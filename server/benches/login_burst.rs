@@ -137,6 +137,8 @@ async fn scenario(spread: bool, probes: usize) {
 }
 
 fn main() {
+    // reqwest is built without a default TLS provider (see server/Cargo.toml).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let probes: usize = std::env::var("STELLAR_BENCH_PROBES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -3,7 +3,9 @@
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::api::{CreateTenant, CreateUser, SetUserDisabled, list_tenants, list_users};
+use crate::api::{
+    CreateTenant, CreateUser, ResetPassword, SetUserDisabled, list_tenants, list_users,
+};
 use crate::authz::Action;
 use crate::layout::{ErrorNotice, loading, require};
 use crate::types::{Role, Tenant, User};
@@ -17,6 +19,7 @@ pub(crate) fn AdminPage() -> impl IntoView {
     let create_tenant = ServerAction::<CreateTenant>::new();
     let create_user = ServerAction::<CreateUser>::new();
     let set_disabled = ServerAction::<SetUserDisabled>::new();
+    let reset_password = ServerAction::<ResetPassword>::new();
     let tenants = Resource::new(
         move || (create_tenant.version().get(), create_user.version().get()),
         |_| list_tenants(),
@@ -149,6 +152,50 @@ pub(crate) fn AdminPage() -> impl IntoView {
                                 </div>
                             </ActionForm>
                             <ActionResult action=create_user what="User"/>
+                        </details>
+                        <details class="card">
+                            <summary>"Reset a password"</summary>
+                            <ActionForm action=reset_password>
+                                <div class="stack">
+                                    <input type="hidden" name="csrf_token" value=csrf.get_value()/>
+                                    <div class="field">
+                                        <label for="reset-username">"Username"</label>
+                                        <input id="reset-username" name="username" type="text" required/>
+                                    </div>
+                                    <div class="field">
+                                        <label for="reset-password">"New password"</label>
+                                        <input
+                                            id="reset-password"
+                                            name="password"
+                                            type="password"
+                                            required
+                                            minlength="12"
+                                            autocomplete="new-password"
+                                        />
+                                    </div>
+                                    <label class="check">
+                                        <input type="checkbox" name="revoke_tokens" value="on" checked/>
+                                        " Also revoke the user's API tokens (a leaked token stops working with the old password)"
+                                    </label>
+                                    <button type="submit" class="primary">"Reset password"</button>
+                                </div>
+                            </ActionForm>
+                            {move || {
+                                reset_password
+                                    .value()
+                                    .get()
+                                    .map(|result| match result {
+                                        Ok(u) => {
+                                            view! {
+                                                <p class="notice" role="status">
+                                                    "The password of " {u.username} " was reset; their sessions ended."
+                                                </p>
+                                            }
+                                                .into_any()
+                                        }
+                                        Err(e) => view! { <ErrorNotice error=e/> }.into_any(),
+                                    })
+                            }}
                         </details>
                     </section>
     }

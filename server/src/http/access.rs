@@ -176,6 +176,11 @@ pub const SERVER_FN_RULES: &[Rule] = &[
         "/portal/api/users/set-disabled",
         to(Action::ManageAccounts),
     ),
+    rule(
+        "POST",
+        "/portal/api/users/reset-password",
+        to(Action::ManageAccounts),
+    ),
     rule("GET", "/portal/api/tokens", to(Action::UseAccount)),
     rule(
         "POST",

@@ -169,6 +169,11 @@ const SERVER_FNS: &[(&str, &str, [E; 6])] = &[
     ("GET", "/portal/api/users", [U, F, F, F, F, A]),
     ("POST", "/portal/api/users/create", [U, F, F, F, F, A]),
     ("POST", "/portal/api/users/set-disabled", [U, F, F, F, F, A]),
+    (
+        "POST",
+        "/portal/api/users/reset-password",
+        [U, F, F, F, F, A],
+    ),
     ("GET", "/portal/api/tokens", [U, A, A, A, A, A]),
     ("POST", "/portal/api/tokens/create", [U, A, A, A, A, A]),
     ("POST", "/portal/api/tokens/revoke", [U, A, A, A, A, A]),
