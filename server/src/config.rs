@@ -214,7 +214,7 @@ impl Config {
             max_body_bytes: args.max_body_bytes,
             max_header_bytes: args.max_header_bytes,
             request_timeout: at_least_one_second("request-timeout", args.request_timeout_secs)?,
-            metrics_token: args.metrics_token.and_then(Secret::new),
+            metrics_token: args.metrics_token,
             proxy: ProxyConfig {
                 trust: args.trust_proxy,
                 trusted,
@@ -302,7 +302,7 @@ impl KeyConfig {
         }
         Ok(KeyConfig {
             key_dir: args.key_dir.clone(),
-            passphrase: args.key_passphrase.clone().and_then(Secret::new),
+            passphrase: args.key_passphrase.clone(),
             ledger_origin: origin.to_owned(),
         })
     }
@@ -413,6 +413,32 @@ mod tests {
         assert!(parse_origin("stellar.example").is_err());
         assert!(parse_origin("ftp://stellar.example").is_err());
         assert!(parse_origin("https://user@evil.example").is_err());
+    }
+
+    #[test]
+    fn secrets_never_print_in_the_flags_or_the_configuration() {
+        use clap::Parser;
+        let cli = crate::cli::args::Cli::try_parse_from([
+            "stellar",
+            "serve",
+            "--metrics-token",
+            "s3cr3t-scrape-token",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{cli:?}").contains("s3cr3t"));
+        let crate::cli::args::Command::Serve(args) = cli.command else {
+            panic!("serve")
+        };
+        let config = super::Config::from_args(*args).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        assert_eq!(
+            config
+                .http
+                .metrics_token
+                .as_ref()
+                .map(super::Secret::expose),
+            Some("s3cr3t-scrape-token")
+        );
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! with a `STELLAR_*` environment equivalent where it configures a deployment), and nothing
 //! else. [`crate::config`] turns them into validated configuration.
 //!
-//! **Boundary:** data only: this module imports nothing from the crate but the log format, so
-//! that configuration (which checks these flags) and every verb can read it.
+//! **Boundary:** data only: this module imports nothing from the crate but two value types (the
+//! log format, and `Secret`, so that a passphrase or token never prints, even here), so that
+//! configuration (which checks these flags) and every verb can read it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use trust::keys::Purpose;
 
+pub use crate::domain::Secret;
 pub use crate::telemetry::LogFormat;
 
 /// Stellar: trusted delivery and governance for the plugin marketplace.
@@ -82,8 +84,8 @@ pub struct KeyArgs {
 
     /// Passphrase that encrypts the private key files (PKCS#8, scrypt + AES-256). Read from the
     /// environment only, so that it never shows in a process list.
-    #[arg(skip = std::env::var("STELLAR_KEY_PASSPHRASE").ok())]
-    pub key_passphrase: Option<String>,
+    #[arg(skip = std::env::var("STELLAR_KEY_PASSPHRASE").ok().and_then(Secret::new))]
+    pub key_passphrase: Option<Secret>,
 
     /// The ledger's name in its signed checkpoints (C2SP origin): use your host, such as
     /// `stellar.example.com/ledger`.
@@ -100,7 +102,9 @@ impl Default for KeyArgs {
     fn default() -> Self {
         KeyArgs {
             key_dir: PathBuf::from("stellar-data/keys"),
-            key_passphrase: std::env::var("STELLAR_KEY_PASSPHRASE").ok(),
+            key_passphrase: std::env::var("STELLAR_KEY_PASSPHRASE")
+                .ok()
+                .and_then(Secret::new),
             ledger_origin: "stellar.local/ledger".into(),
         }
     }
@@ -280,8 +284,8 @@ pub struct ServeArgs {
     pub request_timeout_secs: u64,
 
     /// If set, `/metrics` requires `Authorization: Bearer <this>`.
-    #[arg(long, env = "STELLAR_METRICS_TOKEN", hide_env_values = true)]
-    pub metrics_token: Option<String>,
+    #[arg(long, env = "STELLAR_METRICS_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub metrics_token: Option<Secret>,
 
     /// Take the client address from `X-Forwarded-For` and the scheme from
     /// `X-Forwarded-Proto` (only behind a proxy that sets them). The client is the right-most
@@ -498,6 +502,10 @@ pub struct SubmitArgs {
 }
 
 // ----- keys, attestations, signing requests, offline signing, the ledger -----------------------
+
+fn parse_secret(s: &str) -> Result<Secret, String> {
+    Secret::new(s).ok_or_else(|| "must not be empty".to_owned())
+}
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
     Scope::parse(s).ok_or_else(|| "expected one of: read, submit, admin".to_owned())
