@@ -405,3 +405,29 @@ pub async fn sql(url: &str, statement: &str) {
         .unwrap_or_else(|e| panic!("{statement}: {e}"));
     let _ = conn.close().await;
 }
+
+/// Sends a request and reads its JSON answer.
+pub async fn json(req: reqwest::RequestBuilder) -> Value {
+    req.send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json answer")
+}
+
+/// Runs `SELECT COUNT(*) AS n …` against a test database.
+pub async fn count(url: &str, query: &str) -> i64 {
+    let conn = Database::connect(url).await.expect("connect");
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            query.to_owned(),
+        ))
+        .await
+        .expect("count")
+        .expect("a row");
+    let n: i64 = row.try_get("", "n").expect("n");
+    let _ = conn.close().await;
+    n
+}

@@ -5,27 +5,11 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::Value;
 use stellar::scheduler::Task;
 use stellar::startup::Application;
 
-use crate::helpers::{spawn_app, sql, test_config};
-
-async fn count(url: &str, query: &str) -> i64 {
-    let conn = Database::connect(url).await.unwrap();
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            query.to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let n: i64 = row.try_get("", "n").unwrap();
-    let _ = conn.close().await;
-    n
-}
+use crate::helpers::{count, spawn_app, sql, test_config};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_are_signed_when_the_clock_says_and_once_across_instances() {

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, StatusCode};
-use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
 use trust::keys::KeyPair;
 
-use crate::helpers::{TestApp, problem, spawn_app, spawn_app_with, sql, stellar_cli};
+use crate::helpers::{TestApp, count, json, problem, spawn_app, spawn_app_with, sql, stellar_cli};
 
 /// The clean example, with its manifest edited (`from` → `to`).
 fn clean_files(edits: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
@@ -73,21 +72,6 @@ fn fired(detail: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn count(url: &str, query: &str) -> i64 {
-    let conn = Database::connect(url).await.unwrap();
-    let row = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            query.to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let n: i64 = row.try_get("", "n").unwrap();
-    let _ = conn.close().await;
-    n
-}
-
 async fn ledger_entries(app: &TestApp, query: &str) -> Value {
     let admin = app.bearer(&app.token("admin").await);
     admin
@@ -129,14 +113,8 @@ async fn fifty_parallel_wrong_sign_ins_check_no_more_passwords_than_the_limit() 
     );
     assert!(statuses.contains(&429), "{statuses:?}");
     // Each password check that fails writes one `login.failed` entry: exactly the limit.
-    let failed: Value = admin
-        .get(app.url("/api/v1/ledger/entries?action=login.failed&actor=secops"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let failed: Value =
+        json(admin.get(app.url("/api/v1/ledger/entries?action=login.failed&actor=secops"))).await;
     assert_eq!(failed["total"], 5, "{failed}");
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 5);
     app.stop().await;
@@ -340,14 +318,7 @@ async fn ledger_verification_fails_closed() {
 
     // The server verifies against the trust root pinned in its key directory: a key added to
     // the database signs nothing it accepts.
-    let v: Value = admin
-        .post(app.url("/api/v1/ledger/verifications"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json(admin.post(app.url("/api/v1/ledger/verifications"))).await;
     assert_eq!(v["ok"], true, "{v}");
     let forger = KeyPair::generate().unwrap();
     // A checkpoint with the true root of the first two entries, signed by a key registered
@@ -382,14 +353,7 @@ async fn ledger_verification_fails_closed() {
         ),
     )
     .await;
-    let v: Value = admin
-        .post(app.url("/api/v1/ledger/verifications"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = json(admin.post(app.url("/api/v1/ledger/verifications"))).await;
     assert_eq!(v["ok"], false, "{v}");
     assert!(v["message"].as_str().unwrap().contains("key"), "{v}");
     app.stop().await;
@@ -788,14 +752,7 @@ async fn a_password_change_can_revoke_the_users_tokens() {
 async fn internal_errors_say_nothing_but_the_request_id() {
     let app = spawn_app_with(|c| c.demo_submissions = true).await;
     let acme = app.bearer(&app.token("partner-acme").await);
-    let list: Value = acme
-        .get(app.url("/api/v1/submissions"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = json(acme.get(app.url("/api/v1/submissions"))).await;
     let id = list["items"][0]["id"].as_str().unwrap().to_owned();
     sql(
         &app.db.url,
