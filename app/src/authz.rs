@@ -49,6 +49,24 @@ pub enum Action {
     ManageSigningKeys,
     /// See, export and import offline signing requests.
     HandleSigningRequests,
+    /// Read releases, their stages, review packages and attestations (partners: their own).
+    ReadReleases,
+    /// Request a release of an accepted submission (partners: their own tenant's, e.g. from
+    /// CI with a token scoped to `release`).
+    RequestRelease,
+    /// Approve or reject a release waiting for approval (the stage names the role; nobody
+    /// approves their own release, and never the submitting tenant).
+    DecideRelease,
+    /// Stop a release that is in flight.
+    AbortRelease,
+    /// Let a promotion through a closed release calendar, with a reason.
+    OverrideWindow,
+    /// Read the pipeline spec and its versions, and the release calendar.
+    ReadPipeline,
+    /// Publish a new version of the pipeline spec; add and remove calendar windows.
+    ManagePipeline,
+    /// Register outgoing webhooks and read their delivery logs.
+    ManageWebhooks,
 }
 
 /// What an API token may be used for. Sessions carry every scope; a token carries the scopes
@@ -61,23 +79,26 @@ pub enum Scope {
     Read,
     /// Submit plugins and register publisher keys.
     Submit,
-    /// Every other change: accounts, tokens, keys, the ledger.
+    /// Request, approve, reject and abort releases.
+    Release,
+    /// Every other change: accounts, tokens, keys, the ledger, the pipeline.
     Admin,
 }
 
 impl Scope {
     /// Every scope, in the order they are listed.
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Submit, Scope::Admin];
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Submit, Scope::Release, Scope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
             Scope::Submit => "submit",
+            Scope::Release => "release",
             Scope::Admin => "admin",
         }
     }
 
-    /// Parses `read`, `submit` or `admin`.
+    /// Parses `read`, `submit`, `release` or `admin`.
     pub fn parse(s: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|x| x.as_str() == s)
     }
@@ -96,10 +117,12 @@ const AUDITORS: &[Role] = &[Role::Secops, Role::Admin];
 const PLATFORM: &[Role] = &[Role::Platform, Role::Admin];
 const KEY_OWNERS: &[Role] = &[Role::Partner, Role::Admin];
 const KEY_REVOKERS: &[Role] = &[Role::Partner, Role::Secops, Role::Admin];
+const RELEASE_REQUESTERS: &[Role] = &[Role::Partner, Role::Platform, Role::Admin];
+const APPROVERS: &[Role] = &[Role::Reviewer, Role::Secops, Role::Platform, Role::Admin];
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 24] = [
         Action::UseAccount,
         Action::ManageOwnTokens,
         Action::ReadTenants,
@@ -116,6 +139,14 @@ impl Action {
         Action::ReadKeys,
         Action::ManageSigningKeys,
         Action::HandleSigningRequests,
+        Action::ReadReleases,
+        Action::RequestRelease,
+        Action::DecideRelease,
+        Action::AbortRelease,
+        Action::OverrideWindow,
+        Action::ReadPipeline,
+        Action::ManagePipeline,
+        Action::ManageWebhooks,
     ];
 
     /// The roles that may take this action.
@@ -125,8 +156,17 @@ impl Action {
             | Action::ManageOwnTokens
             | Action::ReadTenants
             | Action::ReadSubmissions
-            | Action::ReadKeys => ALL_ROLES,
-            Action::ReadUsers | Action::ManageAccounts | Action::EditPublisherProfile => ADMIN,
+            | Action::ReadKeys
+            | Action::ReadReleases
+            | Action::ReadPipeline => ALL_ROLES,
+            Action::ReadUsers
+            | Action::ManageAccounts
+            | Action::EditPublisherProfile
+            | Action::OverrideWindow
+            | Action::ManageWebhooks => ADMIN,
+            Action::RequestRelease => RELEASE_REQUESTERS,
+            Action::DecideRelease => APPROVERS,
+            Action::AbortRelease | Action::ManagePipeline => PLATFORM,
             Action::Submit => PARTNER,
             Action::RegisterPublisherKey => KEY_OWNERS,
             Action::ApprovePublisherKeys | Action::ReadLedger | Action::OperateLedger => AUDITORS,
@@ -143,8 +183,11 @@ impl Action {
             | Action::ReadUsers
             | Action::ReadSubmissions
             | Action::ReadLedger
-            | Action::ReadKeys => Scope::Read,
+            | Action::ReadKeys
+            | Action::ReadReleases
+            | Action::ReadPipeline => Scope::Read,
             Action::Submit | Action::RegisterPublisherKey => Scope::Submit,
+            Action::RequestRelease | Action::DecideRelease | Action::AbortRelease => Scope::Release,
             Action::ManageOwnTokens
             | Action::ManageAccounts
             | Action::ApprovePublisherKeys
@@ -152,7 +195,10 @@ impl Action {
             | Action::EditPublisherProfile
             | Action::OperateLedger
             | Action::ManageSigningKeys
-            | Action::HandleSigningRequests => Scope::Admin,
+            | Action::HandleSigningRequests
+            | Action::OverrideWindow
+            | Action::ManagePipeline
+            | Action::ManageWebhooks => Scope::Admin,
         }
     }
 
@@ -175,6 +221,14 @@ impl Action {
             Action::ReadKeys => "list the signing keys",
             Action::ManageSigningKeys => "manage Stellar's signing keys",
             Action::HandleSigningRequests => "handle offline signing requests",
+            Action::ReadReleases => "read releases",
+            Action::RequestRelease => "request releases",
+            Action::DecideRelease => "approve or reject releases",
+            Action::AbortRelease => "abort releases",
+            Action::OverrideWindow => "override the release calendar",
+            Action::ReadPipeline => "read the pipeline spec and the release calendar",
+            Action::ManagePipeline => "change the pipeline spec and the release calendar",
+            Action::ManageWebhooks => "manage webhooks",
         }
     }
 

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod authz;
+pub mod delivery;
 pub mod error;
 mod layout;
 mod pages;

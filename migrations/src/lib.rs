@@ -11,6 +11,7 @@ mod m0001_accounts;
 mod m0002_trust;
 mod m0003_submissions;
 mod m0004_hardening;
+mod m0005_releases;
 
 /// Runs Stellar's migrations in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_trust::Migration),
             Box::new(m0003_submissions::Migration),
             Box::new(m0004_hardening::Migration),
+            Box::new(m0005_releases::Migration),
         ]
     }
 }

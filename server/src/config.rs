@@ -23,6 +23,8 @@ pub struct Config {
     pub services: ServicesConfig,
     pub http: HttpConfig,
     pub schedule: ScheduleConfig,
+    /// The pipeline spec that seeds version 1 when none is stored.
+    pub pipeline: PipelineSeed,
     /// Seed the demo tenants and users.
     pub demo: bool,
     /// With `demo`: also judge the example plugins (tests that need an empty queue turn this
@@ -34,6 +36,41 @@ pub struct Config {
     pub instance: String,
     /// Analysis workers in this instance.
     pub workers: usize,
+}
+
+/// The pipeline spec `serve` seeds the database with, checked.
+#[derive(Debug, Clone)]
+pub struct PipelineSeed {
+    pub source: String,
+    /// Where it came from (the file, or `built-in`), for the ledger.
+    pub origin: String,
+}
+
+impl PipelineSeed {
+    pub fn from_file(path: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        let Some(path) = path else {
+            return Ok(PipelineSeed {
+                source: delivery::spec::DEFAULT_SPEC.to_owned(),
+                origin: "built-in".into(),
+            });
+        };
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| invalid("pipeline", format!("cannot read {}: {e}", path.display())))?;
+        if let Err(errors) = delivery::spec::parse(&source) {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("{}:{e}", path.display()))
+                .collect();
+            return Err(invalid(
+                "pipeline",
+                format!("the spec is not valid:\n  {}", lines.join("\n  ")),
+            ));
+        }
+        Ok(PipelineSeed {
+            source,
+            origin: path.display().to_string(),
+        })
+    }
 }
 
 /// What [`crate::services::Services::open`] needs: the database, the keys and the settings of
@@ -251,6 +288,7 @@ impl Config {
             services,
             http,
             schedule,
+            pipeline: PipelineSeed::from_file(args.pipeline.as_deref())?,
             demo: args.demo,
             demo_submissions: true,
             log_format: args.log_format,

@@ -40,6 +40,7 @@ const USERS: &[(&str, &str, Role, Option<&str>)] = &[
 ];
 
 use crate::db::entities::tenant;
+use trust::keys::Purpose;
 
 /// Seeds the demo data; `submissions` also judges the example plugins.
 pub async fn demo(services: &Services, submissions: bool) -> Result<(), AppError> {
@@ -116,6 +117,14 @@ pub async fn demo(services: &Services, submissions: bool) -> Result<(), AppError
                 )
                 .await?;
         }
+    }
+    // The pipeline owner's release key, online, so that demo releases are signed end to end
+    // (a real deployment may keep it offline: `stellar key generate --purpose release --offline`).
+    if services.keys.active(Purpose::Release).await?.is_none() {
+        services
+            .keys
+            .generate(&system, Purpose::Release, None, &services.ledger_store)
+            .await?;
     }
     if submissions {
         demo_submissions(services).await?;

@@ -56,6 +56,29 @@ impl Application {
                     .map_err(StartError::Keys)?;
             }
         }
+        if config.services.migrate {
+            match services
+                .pipelines
+                .seed(&config.pipeline.source, &config.pipeline.origin)
+                .await
+                .map_err(StartError::Seed)?
+            {
+                Some(v) => {
+                    tracing::info!(version = v, origin = %config.pipeline.origin, "pipeline spec seeded")
+                }
+                None => {
+                    let active = services
+                        .pipelines
+                        .active()
+                        .await
+                        .map_err(StartError::Seed)?;
+                    tracing::info!(
+                        version = active.version,
+                        "pipeline spec loaded from the database"
+                    );
+                }
+            }
+        }
         if config.demo {
             seed::demo(&services, config.demo_submissions)
                 .await

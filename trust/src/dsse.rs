@@ -194,6 +194,56 @@ impl Envelope {
         Ok(pae(&self.payload_type, &self.payload_bytes()?))
     }
 
+    /// Verifies every signature against the trust root, each key admitted for `purpose` at
+    /// `at`, and returns the payload, whatever its type (an in-toto layout or link, which
+    /// carries no signing time of its own).
+    pub fn verify_payload(
+        &self,
+        root: &TrustRoot,
+        purpose: Purpose,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<u8>, VerifyError> {
+        let payload = self.payload_bytes()?;
+        if self.signatures.is_empty() {
+            return Err(VerifyError::NoSignatures);
+        }
+        let input = pae(&self.payload_type, &payload);
+        for (index, s) in self.signatures.iter().enumerate() {
+            let short = KeyId(s.keyid.clone()).short().to_owned();
+            let trusted =
+                root.find(&KeyId(s.keyid.clone()))
+                    .ok_or_else(|| VerifyError::UnknownKey {
+                        index,
+                        key_id: s.keyid.clone(),
+                    })?;
+            let public =
+                PublicKey::from_pem(&trusted.public_key).map_err(|_| VerifyError::UnknownKey {
+                    index,
+                    key_id: s.keyid.clone(),
+                })?;
+            let der = STANDARD
+                .decode(&s.sig)
+                .map_err(|_| VerifyError::SignatureEncoding {
+                    index,
+                    key_id: short.clone(),
+                })?;
+            public.verify_der(&input, &der).map_err(|p| match p {
+                SignatureProblem::Encoding => VerifyError::SignatureEncoding {
+                    index,
+                    key_id: short.clone(),
+                },
+                SignatureProblem::Mismatch => VerifyError::BadSignature {
+                    index,
+                    key_id: short.clone(),
+                },
+            })?;
+            trusted
+                .admits(purpose, at)
+                .map_err(|reason| VerifyError::KeyStatus { index, reason })?;
+        }
+        Ok(payload)
+    }
+
     /// Verifies every signature against the trust root and returns the statement. Every
     /// signature must verify (a tampered extra signature is a failure, not noise). `purpose` is
     /// what the signing keys must be for; the statement's `signedAt` (or `now`) is checked

@@ -8,6 +8,7 @@
 //! - [`checkpoint`]: signed tree heads as C2SP signed notes.
 //! - [`ledger`]: ledger entries, their hash chain, and offline verification of an export and of
 //!   proof bundles.
+//! - [`intoto`]: in-toto layouts and links (what `in-toto-verify` reads) and their verifier.
 //! - [`offline`]: signing-request files for keys kept offline.
 //!
 //! **Boundary:** no IO. The server stores keys and entries; the command line reads files; both
@@ -16,6 +17,7 @@
 pub mod canonical;
 pub mod checkpoint;
 pub mod dsse;
+pub mod intoto;
 pub mod keys;
 pub mod ledger;
 pub mod merkle;

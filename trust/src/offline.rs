@@ -136,7 +136,24 @@ impl SigningRequest {
                     subjects.join(", ")
                 )
             }
-            None => format!("request {}: a `{}` payload", self.id, self.payload_type),
+            None => match self
+                .payload_bytes()
+                .ok()
+                .and_then(|p| serde_json::from_slice::<crate::intoto::Layout>(&p).ok())
+            {
+                Some(l) => format!(
+                    "request {}: the in-toto layout of steps {} valid until {} ({})",
+                    self.id,
+                    l.steps
+                        .iter()
+                        .map(|s| s.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" → "),
+                    l.expires,
+                    l.readme
+                ),
+                None => format!("request {}: a `{}` payload", self.id, self.payload_type),
+            },
         }
     }
 

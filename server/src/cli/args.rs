@@ -59,6 +59,15 @@ pub enum Command {
     /// Submit a bundle to a Stellar server and print its verdict (exit 0 pass, 2 warn, 1 deny,
     /// 3 when it could not be judged).
     Submit(SubmitArgs),
+    /// Releases on a Stellar server: create, list, show, approve, reject, abort, download.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Verify a release's attestation folder offline (what `stellar release download` writes):
+    /// the in-toto layout and links, the bundle on disk, the release statement.
+    VerifyRelease(VerifyReleaseArgs),
+    /// Pipeline specs: check a file offline; publish, show and list versions on a server.
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
 }
 
 /// Where the database is.
@@ -218,6 +227,12 @@ pub struct ServeArgs {
         default_value_t = 3600
     )]
     pub verify_interval_secs: u64,
+
+    /// The pipeline spec (TOML) that seeds version 1 when the database holds none; after that,
+    /// publish versions with `stellar pipeline publish`. Default: the built-in spec (one
+    /// reviewer approves, the release key signs, GA).
+    #[arg(long, env = "STELLAR_PIPELINE")]
+    pub pipeline: Option<PathBuf>,
 
     /// Seed demo tenants and users (idempotent). Demo passwords are public: never use on a real
     /// deployment.
@@ -499,6 +514,138 @@ pub struct SubmitArgs {
     /// `text` for people, `json` for tools (the whole submission with its verdict).
     #[arg(long, value_enum, default_value = "text")]
     pub format: OutputFormat,
+}
+
+// ----- releases and pipelines ------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Release an accepted submission (pass or warn) through the pipeline that takes it.
+    Create {
+        /// The submission id.
+        submission: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Releases you may see, newest first.
+    List {
+        #[arg(long)]
+        plugin: Option<String>,
+        /// pending, running, succeeded, rejected, aborted, superseded, failed, rolled_back.
+        #[arg(long)]
+        state: Option<String>,
+        /// A tenant's slug (staff only).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only releases waiting for your decision.
+        #[arg(long)]
+        awaiting_me: bool,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// One release: its stages, decisions and documents.
+    Show {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Approve the approval stage the release waits at.
+    Approve {
+        id: String,
+        /// Why (recorded).
+        #[arg(long, default_value = "")]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Reject the approval stage the release waits at: the release ends.
+    Reject {
+        id: String,
+        /// What must change (required).
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Stop a release in flight (platform, administrators).
+    Abort {
+        id: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Download a release's attestations and unpack them into a folder, ready for
+    /// `in-toto-verify` or `stellar verify-release`.
+    Download {
+        id: String,
+        /// The folder to create.
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyReleaseArgs {
+    /// The unpacked attestation folder.
+    pub dir: PathBuf,
+    /// The trust root you pinned (`stellar key trust-root`, `GET /api/v1/trust-root`): the
+    /// release keys in it are the only ones the layout may be signed by.
+    #[arg(long)]
+    pub trust_root: PathBuf,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Check a pipeline spec offline: every error with its line and column.
+    Check {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Publish a new version of the pipeline spec (platform, administrators).
+    Publish {
+        file: PathBuf,
+        /// What changed and why (recorded in the ledger).
+        #[arg(long)]
+        comment: Option<String>,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Print a version of the spec (default: the active one).
+    Show {
+        #[arg(long)]
+        version: Option<i32>,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Every version, newest first.
+    Versions {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
 }
 
 // ----- keys, attestations, signing requests, offline signing, the ledger -----------------------

@@ -237,13 +237,26 @@ pub async fn sign_request(cmd: SignRequestCommand) -> Result<(), String> {
                 .map_err(|e| e.detail());
             s.close().await;
             let saved = saved?;
-            if let Some(out) = out {
-                write_out(Some(&out), &format!("{}\n", saved.envelope))?;
+            match &saved.attestation {
+                Some(a) => {
+                    if let Some(out) = out {
+                        write_out(Some(&out), &format!("{}\n", a.envelope))?;
+                    }
+                    eprintln!(
+                        "signature verified: attestation {} stored for request {}",
+                        a.id, signed.request_id
+                    );
+                }
+                None => eprintln!(
+                    "signature verified and stored for request {}{}",
+                    signed.request_id,
+                    saved
+                        .waiter
+                        .as_ref()
+                        .map(|w| format!(" ({w} proceeds)"))
+                        .unwrap_or_default()
+                ),
             }
-            eprintln!(
-                "signature verified: attestation {} stored for request {}",
-                saved.id, signed.request_id
-            );
             Ok(())
         }
     }

@@ -16,6 +16,7 @@ mod ledger;
 mod offline;
 mod plugin;
 mod policy;
+pub mod release;
 mod serve;
 mod submit;
 
@@ -40,6 +41,9 @@ pub fn main() -> ExitCode {
         Command::Sign(args) => report(offline::sign(args)),
         Command::Plugin(cmd) => plugin::run_plugin(cmd),
         Command::Submit(args) => submit::run_submit(args),
+        Command::Release(cmd) => release::run_release(cmd),
+        Command::VerifyRelease(args) => release::run_verify(args),
+        Command::Pipeline(cmd) => release::run_pipeline(cmd),
         Command::Serve(args) => block_on(serve::serve(*args)),
         Command::Migrate(db) => block_on(quiet(serve::migrate(db))),
         Command::Admin(cmd) => block_on(quiet(admin::run(cmd))),

@@ -450,6 +450,8 @@ pub mod signing_request {
         pub signature: Option<String>,
         pub created_at: DateTimeUtc,
         pub completed_at: Option<DateTimeUtc>,
+        /// What waits on the signature (`release:<id>`), if anything.
+        pub subject: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -474,6 +476,241 @@ pub mod attestation {
         pub envelope: String,
         pub request_id: Option<String>,
         pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A version of the pipeline spec (the newest is active).
+pub mod pipeline_spec {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "pipeline_specs")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        #[sea_orm(unique)]
+        pub version: i32,
+        /// The TOML text, exactly as published.
+        pub source: String,
+        pub sha256: String,
+        pub created_by: String,
+        pub comment: Option<String>,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A release: one accepted plugin version going through a pipeline.
+pub mod release {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "releases")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: i32,
+        pub submission_id: String,
+        pub plugin_id: String,
+        pub version: String,
+        pub bundle_sha256: String,
+        pub spec_version: i32,
+        pub pipeline: String,
+        /// [`delivery::engine::ReleaseState`].
+        pub state: String,
+        /// Index of the current stage.
+        pub stage: i32,
+        /// [`delivery::engine::StageState`] of the current stage.
+        pub stage_state: String,
+        pub step: Option<i32>,
+        pub step_started: Option<DateTimeUtc>,
+        /// JSON of [`delivery::engine::Waiting`].
+        pub waiting: Option<String>,
+        pub signature_request: Option<String>,
+        pub signature_made: bool,
+        pub layout_request: Option<String>,
+        pub window_override: bool,
+        pub reason: Option<String>,
+        /// Transition counter: every change bumps it, and the step job that expects an older
+        /// value does nothing (exactly once).
+        pub seq: i32,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+        pub finished_at: Option<DateTimeUtc>,
+        pub package_ready_at: Option<DateTimeUtc>,
+        pub package_opened_at: Option<DateTimeUtc>,
+        pub decided_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One stage of a release.
+pub mod release_stage {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "release_stages")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub release_id: String,
+        pub idx: i32,
+        pub name: String,
+        pub kind: String,
+        pub state: String,
+        pub started_at: Option<DateTimeUtc>,
+        pub finished_at: Option<DateTimeUtc>,
+        pub actor: Option<String>,
+        /// What happened, for people (the waiting reason, the rejection, the signature).
+        pub detail: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An approver's decision.
+pub mod release_decision {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "release_decisions")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub release_id: String,
+        pub stage: i32,
+        pub user_id: i32,
+        pub username: String,
+        pub role: String,
+        pub approve: bool,
+        pub reason: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A signed in-toto document of a release (layout, link, statement, review package).
+pub mod release_document {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "release_documents")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub release_id: String,
+        /// `layout`, `link`, `statement` or `package`.
+        pub kind: String,
+        /// Its file name in the attestation archive.
+        pub name: String,
+        pub key_id: String,
+        /// The DSSE envelope (JSON).
+        pub envelope: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An allow or freeze window.
+pub mod calendar_window {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "calendar_windows")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub name: String,
+        /// `allow` or `deny`.
+        pub kind: String,
+        pub starts_at: Option<DateTimeUtc>,
+        pub ends_at: Option<DateTimeUtc>,
+        pub cron: Option<String>,
+        pub duration_secs: Option<i64>,
+        pub timezone: Option<String>,
+        pub plugins: Option<String>,
+        pub comment: Option<String>,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub deleted_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An outgoing webhook.
+pub mod webhook {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhooks")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub url: String,
+        /// The HMAC key (shown once when the hook is made).
+        pub secret: String,
+        /// Space-separated event names.
+        pub events: String,
+        pub active: bool,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One event sent (or being sent) to one webhook.
+pub mod webhook_delivery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub webhook_id: i32,
+        pub event: String,
+        pub release_id: Option<String>,
+        pub payload: String,
+        /// `pending`, `delivered` or `failed`.
+        pub state: String,
+        pub attempts: i32,
+        pub last_status: Option<i32>,
+        pub last_error: Option<String>,
+        pub created_at: DateTimeUtc,
+        pub delivered_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -154,6 +154,72 @@ pub const API_RULES: &[Rule] = &[
         "/api/v1/signing-requests/{id}/signature",
         to(Action::HandleSigningRequests),
     ),
+    rule("GET", "/api/v1/releases", to(Action::ReadReleases)),
+    rule("POST", "/api/v1/releases", to(Action::RequestRelease)),
+    rule("GET", "/api/v1/releases/{id}", to(Action::ReadReleases)),
+    rule(
+        "POST",
+        "/api/v1/releases/{id}/approvals",
+        to(Action::DecideRelease),
+    ),
+    rule(
+        "POST",
+        "/api/v1/releases/{id}/abort",
+        to(Action::AbortRelease),
+    ),
+    rule(
+        "POST",
+        "/api/v1/releases/{id}/override",
+        to(Action::OverrideWindow),
+    ),
+    rule(
+        "GET",
+        "/api/v1/releases/{id}/package",
+        to(Action::ReadReleases),
+    ),
+    rule(
+        "GET",
+        "/api/v1/releases/{id}/attestations",
+        to(Action::ReadReleases),
+    ),
+    rule("GET", "/api/v1/inbox", to(Action::ReadReleases)),
+    rule("GET", "/api/v1/pipeline", to(Action::ReadPipeline)),
+    rule("GET", "/api/v1/pipeline/versions", to(Action::ReadPipeline)),
+    rule(
+        "POST",
+        "/api/v1/pipeline/versions",
+        to(Action::ManagePipeline),
+    ),
+    rule(
+        "GET",
+        "/api/v1/pipeline/versions/{version}",
+        to(Action::ReadPipeline),
+    ),
+    rule("POST", "/api/v1/pipeline/check", to(Action::ReadPipeline)),
+    rule("GET", "/api/v1/calendar", to(Action::ReadPipeline)),
+    rule("GET", "/api/v1/calendar/windows", to(Action::ReadPipeline)),
+    rule(
+        "POST",
+        "/api/v1/calendar/windows",
+        to(Action::ManagePipeline),
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/calendar/windows/{id}",
+        to(Action::ManagePipeline),
+    ),
+    rule("GET", "/api/v1/webhooks", to(Action::ManageWebhooks)),
+    rule("POST", "/api/v1/webhooks", to(Action::ManageWebhooks)),
+    rule(
+        "DELETE",
+        "/api/v1/webhooks/{id}",
+        to(Action::ManageWebhooks),
+    ),
+    rule(
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries",
+        to(Action::ManageWebhooks),
+    ),
 ];
 
 /// The portal's server functions. Their services authorize each call in detail.

@@ -13,7 +13,7 @@ use super::AppState;
 use super::extract::{ApiJson, ApiPath, Auth};
 use super::problem::{ApiError, Problem};
 use crate::services::keys::KeyInfo;
-use crate::services::signing::AttestationInfo;
+use crate::services::signing::Imported;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -79,13 +79,13 @@ async fn get_signing_request(
 #[utoipa::path(post, path = "/api/v1/signing-requests/{id}/signature", tag = "keys",
     params(("id" = String, Path, description = "Request id")),
     request_body(content = Object, description = "stellar-signed-request/v1"),
-    responses((status = 201, body = AttestationInfo), (status = 422, body = Problem, content_type = PROBLEM)))]
+    responses((status = 201, body = Imported), (status = 422, body = Problem, content_type = PROBLEM)))]
 async fn import_signature(
     State(s): State<AppState>,
     Auth(who): Auth,
     ApiPath(id): ApiPath<String>,
     ApiJson(signed): ApiJson<trust::offline::SignedRequest>,
-) -> Result<(StatusCode, Json<AttestationInfo>), ApiError> {
+) -> Result<(StatusCode, Json<Imported>), ApiError> {
     if signed.format != trust::offline::SIGNED_FORMAT {
         return Err(AppError::invalid(
             "format",

@@ -12,6 +12,8 @@ pub mod access;
 pub mod api_accounts;
 pub mod api_keys;
 pub mod api_ledger;
+pub mod api_pipeline;
+pub mod api_releases;
 pub mod api_submissions;
 pub mod auth;
 pub mod extract;
@@ -67,6 +69,10 @@ pub struct AppState {
     /// Offline signing requests.
     pub signing: Signing,
     pub submissions: Submissions,
+    pub releases: crate::services::releases::Releases,
+    pub pipelines: crate::services::pipelines::Pipelines,
+    pub calendar: crate::services::calendar::CalendarService,
+    pub webhooks: crate::services::webhooks::Webhooks,
     pub health: Health,
     pub metrics: PrometheusHandle,
     pub leptos_options: LeptosOptions,
@@ -85,6 +91,10 @@ impl AppState {
             ledger: s.ledger.clone(),
             signing: s.signing.clone(),
             submissions: s.submissions.clone(),
+            releases: s.releases.clone(),
+            pipelines: s.pipelines.clone(),
+            calendar: s.calendar.clone(),
+            webhooks: s.webhooks.clone(),
             health: Health::new(s.db.clone()),
             metrics,
             openapi: Arc::new(OnceLock::new()),
@@ -228,6 +238,8 @@ pub fn build_app(state: AppState) -> Router {
         .merge(api_ledger::router())
         .merge(api_keys::router())
         .merge(api_submissions::router())
+        .merge(api_releases::router())
+        .merge(api_pipeline::router())
         .merge(health::router())
         .merge(session::router())
         .routes(utoipa_axum::routes!(openapi_json))

@@ -35,6 +35,16 @@ pub enum JobKind {
     LedgerCheckpoint,
     /// Verify the whole ledger (subject: `ledger.verify:<slot>`).
     LedgerVerify,
+    /// Take a release's next step (subject: `release:<id>:<seq>`, the release's transition
+    /// counter when the job was made: a job whose release has moved on does nothing).
+    ReleaseStep,
+    /// A signature was imported: wake what waits on it (subject: `wake:<request id>`).
+    Wake,
+    /// Deliver one webhook event (subject: `webhook:<delivery id>`).
+    Webhook,
+    /// Release a judged submission if its pipeline says `auto_release` (subject:
+    /// `auto-release:<submission id>`).
+    AutoRelease,
 }
 
 impl JobKind {
@@ -43,6 +53,10 @@ impl JobKind {
             JobKind::Analyse => "analyse",
             JobKind::LedgerCheckpoint => "ledger.checkpoint",
             JobKind::LedgerVerify => "ledger.verify",
+            JobKind::ReleaseStep => "release.step",
+            JobKind::Wake => "wake",
+            JobKind::Webhook => "webhook",
+            JobKind::AutoRelease => "auto-release",
         }
     }
 
@@ -51,6 +65,10 @@ impl JobKind {
             JobKind::Analyse,
             JobKind::LedgerCheckpoint,
             JobKind::LedgerVerify,
+            JobKind::ReleaseStep,
+            JobKind::Wake,
+            JobKind::Webhook,
+            JobKind::AutoRelease,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -132,6 +150,16 @@ impl Queue {
     }
 
     fn row(&self, kind: JobKind, subject: &str, tenant_id: Option<i32>) -> job::ActiveModel {
+        self.row_at(kind, subject, tenant_id, 0)
+    }
+
+    fn row_at(
+        &self,
+        kind: JobKind,
+        subject: &str,
+        tenant_id: Option<i32>,
+        run_after: i64,
+    ) -> job::ActiveModel {
         let now = self.clock.now();
         job::ActiveModel {
             kind: Set(kind.as_str().into()),
@@ -142,7 +170,7 @@ impl Queue {
             max_attempts: Set(self.max_attempts as i32),
             lease_owner: Set(None),
             lease_expires: Set(None),
-            run_after: Set(0),
+            run_after: Set(run_after),
             last_error: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
@@ -159,6 +187,28 @@ impl Queue {
         tenant_id: Option<i32>,
     ) -> Result<(), AppError> {
         job::Entity::insert(self.row(kind, subject, tenant_id))
+            .exec_without_returning(txn)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Enqueues a job inside the caller's transaction that becomes due at `at` (the clock's
+    /// time, milliseconds since the epoch), unless one with this subject exists.
+    pub async fn enqueue_at_in<C: ConnectionTrait>(
+        &self,
+        txn: &C,
+        kind: JobKind,
+        subject: &str,
+        tenant_id: Option<i32>,
+        at_ms: i64,
+    ) -> Result<(), AppError> {
+        job::Entity::insert(self.row_at(kind, subject, tenant_id, at_ms))
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(job::Column::Subject)
+                    .do_nothing()
+                    .to_owned(),
+            )
             .exec_without_returning(txn)
             .await
             .map_err(db_error)?;
@@ -332,7 +382,25 @@ impl Queue {
             .map_err(db_error)
     }
 
-    /// Jobs queued or running (tests wait for this to reach zero; so does a drain).
+    /// Jobs due now or running: what workers would do without the clock moving (tests wait for
+    /// this to reach zero).
+    pub async fn busy(&self) -> Result<u64, AppError> {
+        job::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(job::Column::State.eq(JobState::Running.as_str()))
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(job::Column::State.eq(JobState::Queued.as_str()))
+                            .add(job::Column::RunAfter.lte(self.clock.now_ms())),
+                    ),
+            )
+            .count(&self.conn)
+            .await
+            .map_err(db_error)
+    }
+
+    /// Jobs queued or running.
     pub async fn pending(&self) -> Result<u64, AppError> {
         job::Entity::find()
             .filter(

@@ -72,7 +72,11 @@ pub struct KeyInfo {
 
 /// The purposes the server signs for by itself: if no key is active for one of these, a new
 /// one is generated on first use, so that revoking a key never stops the service.
-pub const ONLINE_PURPOSES: [Purpose; 2] = [Purpose::Validator, Purpose::LedgerCheckpoint];
+pub const ONLINE_PURPOSES: [Purpose; 3] = [
+    Purpose::Validator,
+    Purpose::LedgerCheckpoint,
+    Purpose::PipelineStep,
+];
 
 /// How to sign for a purpose now.
 #[derive(Clone)]
@@ -180,7 +184,7 @@ impl Keyring {
         self.list_all().await
     }
 
-    async fn list_all(&self) -> Result<Vec<KeyInfo>, AppError> {
+    pub(crate) async fn list_all(&self) -> Result<Vec<KeyInfo>, AppError> {
         let now = Utc::now();
         let rows = signing_key::Entity::find()
             .order_by_desc(signing_key::Column::ValidFrom)

@@ -10,14 +10,18 @@
 //! another tenant's object gets `NotFound`, exactly as if it did not exist.
 
 pub mod accounts;
+pub mod calendar;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
 pub mod ledger_store;
+pub mod pipelines;
 pub mod policy;
+pub mod releases;
 pub mod signing;
 pub mod submissions;
 pub mod throttle;
+pub mod webhooks;
 
 use app::error::AppError;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -49,6 +53,12 @@ pub struct Services {
     pub submissions: submissions::Submissions,
     /// The durable job queue every instance's workers claim from.
     pub queue: jobs::Queue,
+    /// Versions of the pipeline spec.
+    pub pipelines: pipelines::Pipelines,
+    /// The release calendar.
+    pub calendar: calendar::CalendarService,
+    pub webhooks: webhooks::Webhooks,
+    pub releases: releases::Releases,
 }
 
 impl Services {
@@ -69,12 +79,27 @@ impl Services {
             config.keys.passphrase.clone(),
         );
         let accounts = accounts::Accounts::new(conn.clone(), config.auth, ledger.clone());
-        let signing = signing::Signing::new(conn.clone(), keys.clone(), ledger.clone());
         let queue = jobs::Queue::new(
             conn.clone(),
             config.clock.clone(),
             config.analysis.lease,
             config.analysis.max_attempts,
+        );
+        let signing =
+            signing::Signing::new(conn.clone(), keys.clone(), ledger.clone(), queue.clone());
+        let pipelines = pipelines::Pipelines::new(conn.clone(), ledger.clone(), keys.clone());
+        let calendar =
+            calendar::CalendarService::new(conn.clone(), ledger.clone(), config.clock.clone());
+        let webhooks = webhooks::Webhooks::new(conn.clone(), ledger.clone(), queue.clone());
+        let releases = releases::Releases::new(
+            conn.clone(),
+            ledger.clone(),
+            queue.clone(),
+            keys.clone(),
+            signing.clone(),
+            pipelines.clone(),
+            calendar.clone(),
+            webhooks.clone(),
         );
         let submissions = submissions::Submissions::new(
             conn,
@@ -93,6 +118,10 @@ impl Services {
             signing,
             submissions,
             queue,
+            pipelines,
+            calendar,
+            webhooks,
+            releases,
         })
     }
 
@@ -115,6 +144,10 @@ impl Services {
                 }
                 Err(e) => Err(e),
             },
+            jobs::JobKind::ReleaseStep => self.releases.step(&job).await,
+            jobs::JobKind::Wake => self.releases.wake(&job).await,
+            jobs::JobKind::AutoRelease => self.releases.auto_release(&job).await,
+            jobs::JobKind::Webhook => self.webhooks.deliver(&job).await,
             jobs::JobKind::LedgerVerify => match self.ledger.verify_now().await {
                 Ok(v) => {
                     if v.ok {
@@ -142,6 +175,8 @@ impl Services {
         }
         match job.kind {
             jobs::JobKind::Analyse => self.submissions.fail(job, error).await,
+            jobs::JobKind::Webhook => self.webhooks.fail(job, error).await,
+            jobs::JobKind::ReleaseStep => self.releases.fail(job, error).await,
             _ => self.queue.failed(&self.db.conn, job.id, error).await,
         }
     }

@@ -12,7 +12,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 use trust::dsse::{Envelope, INTOTO_PAYLOAD_TYPE, Statement};
-use trust::keys::Purpose;
+use trust::keys::{KeyId, Purpose};
 use trust::offline::{SignedRequest, SigningRequest};
 
 use super::db_error;
@@ -20,7 +20,8 @@ use super::keys::{Keyring, Signer};
 use app::api::backend::Principal;
 use app::authz::{Action, authorize};
 
-use super::ledger_store::{LedgerStore as Ledger, Record};
+use super::jobs::{JobKind, Queue};
+use super::ledger_store::{Appender, LedgerStore as Ledger, Record};
 use crate::db::entities::{attestation, signing_request};
 
 /// Predicate types Stellar signs, and the key purpose each needs.
@@ -71,12 +72,64 @@ pub enum Attested {
     Pending(SigningRequest),
 }
 
+/// What a signing request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    /// An in-toto statement: stored as an attestation once signed.
+    Attestation,
+    /// A release's in-toto layout: picked up by the release that waits on it.
+    Layout,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::Attestation => "attestation",
+            RequestKind::Layout => "layout",
+        }
+    }
+
+    fn parse(s: &str) -> RequestKind {
+        if s == "layout" {
+            RequestKind::Layout
+        } else {
+            RequestKind::Attestation
+        }
+    }
+}
+
+/// A signing request to queue.
+pub struct QueuedRequest<'a> {
+    pub kind: RequestKind,
+    pub purpose: Purpose,
+    pub key_id: &'a KeyId,
+    pub payload_type: &'a str,
+    pub payload: &'a [u8],
+    /// What waits on the signature (`release:<id>`): woken when it is imported.
+    pub subject: Option<&'a str>,
+    pub actor: &'a str,
+    pub tenant: Option<String>,
+    /// Extra ledger details (what the payload is about).
+    pub about: serde_json::Value,
+}
+
+/// An imported signature.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Imported {
+    pub request_id: String,
+    /// The attestation stored, for statement requests.
+    pub attestation: Option<AttestationInfo>,
+    /// What waits on it.
+    pub waiter: Option<String>,
+}
+
 /// Signing, backed by the key registry and the ledger.
 #[derive(Clone, Debug)]
 pub struct Signing {
     conn: DatabaseConnection,
     keys: Keyring,
     ledger: Ledger,
+    queue: Queue,
 }
 
 fn info(m: attestation::Model) -> AttestationInfo {
@@ -112,8 +165,17 @@ fn to_request(m: &signing_request::Model) -> Result<SigningRequest, AppError> {
 }
 
 impl Signing {
-    pub fn new(conn: DatabaseConnection, keys: Keyring, ledger: Ledger) -> Self {
-        Signing { conn, keys, ledger }
+    pub fn new(conn: DatabaseConnection, keys: Keyring, ledger: Ledger, queue: Queue) -> Self {
+        Signing {
+            conn,
+            keys,
+            ledger,
+            queue,
+        }
+    }
+
+    pub fn keys(&self) -> &Keyring {
+        &self.keys
     }
 
     /// Signs a statement on request (`stellar attest`), as [`Signing::attest`] does for the
@@ -168,47 +230,97 @@ impl Signing {
             Signer::Offline { key_id } => {
                 let payload = serde_json::to_vec(&statement)
                     .map_err(|e| AppError::internal(e.to_string()))?;
-                let id = uuid::Uuid::now_v7().to_string();
-                let request = SigningRequest::new(
-                    id.clone(),
-                    purpose,
-                    key_id.0.clone(),
-                    INTOTO_PAYLOAD_TYPE,
-                    &payload,
-                    now,
-                );
                 let mut a = self.ledger.begin().await?;
-                signing_request::Entity::insert(signing_request::ActiveModel {
-                    id: Set(id.clone()),
-                    kind: Set("attestation".into()),
-                    purpose: Set(purpose.as_str().into()),
-                    key_id: Set(key_id.0.clone()),
-                    payload_type: Set(INTOTO_PAYLOAD_TYPE.into()),
-                    payload: Set(request.payload.clone()),
-                    status: Set("pending".into()),
-                    signature: Set(None),
-                    created_at: Set(now),
-                    completed_at: Set(None),
-                })
-                .exec_without_returning(a.txn())
-                .await
-                .map_err(db_error)?;
-                a.append(Record {
-                    actor: actor.to_owned(),
-                    tenant,
-                    action: "signing-request.create".into(),
-                    subject: id,
-                    details: serde_json::json!({
-                        "purpose": purpose.as_str(),
-                        "key_id": key_id.0,
-                        "predicate_type": statement.predicate_type,
-                        "pae_sha256": request.pae_sha256,
-                    }),
-                })
-                .await?;
+                let request = self
+                    .queue_request(
+                        &mut a,
+                        QueuedRequest {
+                            kind: RequestKind::Attestation,
+                            purpose,
+                            key_id: &key_id,
+                            payload_type: INTOTO_PAYLOAD_TYPE,
+                            payload: &payload,
+                            subject: None,
+                            actor,
+                            tenant,
+                            about: serde_json::json!({"predicate_type": statement.predicate_type}),
+                        },
+                    )
+                    .await?;
                 a.commit().await?;
                 Ok(Attested::Pending(request))
             }
+        }
+    }
+
+    /// Queues a signing request inside the caller's ledger transaction (the state change that
+    /// needs the signature): the request row and its ledger entry commit with it or not at all.
+    pub async fn queue_request(
+        &self,
+        a: &mut Appender,
+        q: QueuedRequest<'_>,
+    ) -> Result<SigningRequest, AppError> {
+        let now = Utc::now();
+        let id = uuid::Uuid::now_v7().to_string();
+        let request = SigningRequest::new(
+            id.clone(),
+            q.purpose,
+            q.key_id.0.clone(),
+            q.payload_type,
+            q.payload,
+            now,
+        );
+        signing_request::Entity::insert(signing_request::ActiveModel {
+            id: Set(id.clone()),
+            kind: Set(q.kind.as_str().into()),
+            purpose: Set(q.purpose.as_str().into()),
+            key_id: Set(q.key_id.0.clone()),
+            payload_type: Set(q.payload_type.into()),
+            payload: Set(request.payload.clone()),
+            status: Set("pending".into()),
+            signature: Set(None),
+            created_at: Set(now),
+            completed_at: Set(None),
+            subject: Set(q.subject.map(str::to_owned)),
+        })
+        .exec_without_returning(a.txn())
+        .await
+        .map_err(db_error)?;
+        let mut details = serde_json::json!({
+            "kind": q.kind.as_str(),
+            "purpose": q.purpose.as_str(),
+            "key_id": q.key_id.0,
+            "pae_sha256": request.pae_sha256,
+            "for": q.subject,
+        });
+        if let (Some(d), Some(about)) = (details.as_object_mut(), q.about.as_object()) {
+            d.extend(about.clone());
+        }
+        a.append(Record {
+            actor: q.actor.to_owned(),
+            tenant: q.tenant,
+            action: "signing-request.create".into(),
+            subject: id,
+            details,
+        })
+        .await?;
+        Ok(request)
+    }
+
+    /// The signature of a request, once imported: the envelope (whose key id is Stellar's).
+    pub async fn signed_envelope(&self, request_id: &str) -> Result<Option<Envelope>, AppError> {
+        let Some(row) = signing_request::Entity::find_by_id(request_id.to_owned())
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        match (row.status.as_str(), row.signature) {
+            ("signed", Some(text)) => Envelope::from_json(&text)
+                .map(Some)
+                .map_err(|e| AppError::internal(format!("a stored signature is damaged: {e}"))),
+            _ => Ok(None),
         }
     }
 
@@ -318,7 +430,7 @@ impl Signing {
         &self,
         who: &Principal,
         signed: &SignedRequest,
-    ) -> Result<AttestationInfo, AppError> {
+    ) -> Result<Imported, AppError> {
         authorize(who, Action::HandleSigningRequests)?;
         let actor = who.me.username.as_str();
         let request = self.pending_request(&signed.request_id).await?;
@@ -341,26 +453,80 @@ impl Signing {
             )));
         }
         // The trust root pinned outside the database: a key someone added to the registry
-        // signs nothing here.
+        // signs nothing here. The key must also still be good now (not revoked since the
+        // request was made).
         let (root, _) = self.keys.pinned_root().await?;
-        let statement = signed
+        let now = Utc::now();
+        signed
             .envelope
-            .verify(&root, request.purpose, Utc::now())
-            .map_err(|e| bad(e.to_string()))?;
-        // The key must also still be good now (not revoked since the request was made).
-        if let Some(k) = root.find(&trust::keys::KeyId(request.key_id.clone())) {
-            k.admits(request.purpose, Utc::now())
-                .map_err(|e| bad(format!("{e}: the signature is refused")))?;
+            .verify_payload(&root, request.purpose, now)
+            .map_err(|e| bad(format!("{e}: the signature is refused")))?;
+        let row = signing_request::Entity::find_by_id(request.id.clone())
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| AppError::not_found(format!("no signing request `{}`", request.id)))?;
+        let kind = RequestKind::parse(&row.kind);
+        let info = if kind == RequestKind::Attestation {
+            let statement = signed
+                .envelope
+                .verify(&root, request.purpose, now)
+                .map_err(|e| bad(e.to_string()))?;
+            Some(
+                self.store(
+                    &statement,
+                    &signed.envelope,
+                    Some(request.id.clone()),
+                    actor,
+                    None,
+                    true,
+                )
+                .await?,
+            )
+        } else {
+            let mut a = self.ledger.begin().await?;
+            let mut active = row.clone().into_active_model();
+            active.status = Set("signed".into());
+            active.signature = Set(Some(signed.envelope.to_json()));
+            active.completed_at = Set(Some(now));
+            active.update(a.txn()).await.map_err(db_error)?;
+            a.append(Record {
+                actor: actor.to_owned(),
+                tenant: None,
+                action: "signing-request.sign".into(),
+                subject: request.id.clone(),
+                details: serde_json::json!({
+                    "kind": row.kind,
+                    "purpose": request.purpose.as_str(),
+                    "key_id": request.key_id,
+                    "for": row.subject,
+                }),
+            })
+            .await?;
+            a.commit().await?;
+            None
+        };
+        // Whatever waits on the signature looks again.
+        if let Some(waiter) = &row.subject {
+            self.queue
+                .enqueue_once(JobKind::Wake, &format!("wake:{}", request.id))
+                .await?;
+            tracing::info!(request = %request.id, %waiter, "signature imported; waking its waiter");
         }
-        self.store(
-            &statement,
-            &signed.envelope,
-            Some(request.id.clone()),
-            actor,
-            None,
-            true,
-        )
-        .await
+        Ok(Imported {
+            request_id: request.id,
+            attestation: info,
+            waiter: row.subject,
+        })
+    }
+
+    /// What waits on a signing request (`release:<id>`), if anything.
+    pub async fn waiter_of(&self, request_id: &str) -> Result<Option<String>, AppError> {
+        Ok(signing_request::Entity::find_by_id(request_id.to_owned())
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?
+            .and_then(|r| r.subject))
     }
 
     pub async fn attestation(&self, id: i32) -> Result<AttestationInfo, AppError> {

@@ -158,6 +158,48 @@ const API: &[(&str, &str, [E; 6])] = &[
         "/api/v1/signing-requests/{id}/signature",
         [U, F, F, F, A, A],
     ),
+    ("GET", "/api/v1/releases", [U, A, A, A, A, A]),
+    ("POST", "/api/v1/releases", [U, A, F, F, A, A]),
+    ("GET", "/api/v1/releases/{id}", [U, N, N, N, N, N]),
+    (
+        "POST",
+        "/api/v1/releases/{id}/approvals",
+        [U, F, A, A, A, A],
+    ),
+    ("POST", "/api/v1/releases/{id}/abort", [U, F, F, F, A, A]),
+    ("POST", "/api/v1/releases/{id}/override", [U, F, F, F, F, A]),
+    ("GET", "/api/v1/releases/{id}/package", [U, N, N, N, N, N]),
+    (
+        "GET",
+        "/api/v1/releases/{id}/attestations",
+        [U, N, N, N, N, N],
+    ),
+    ("GET", "/api/v1/inbox", [U, A, A, A, A, A]),
+    ("GET", "/api/v1/pipeline", [U, A, A, A, A, A]),
+    ("GET", "/api/v1/pipeline/versions", [U, A, A, A, A, A]),
+    ("POST", "/api/v1/pipeline/versions", [U, F, F, F, A, A]),
+    (
+        "GET",
+        "/api/v1/pipeline/versions/{version}",
+        [U, N, N, N, N, N],
+    ),
+    ("POST", "/api/v1/pipeline/check", [U, A, A, A, A, A]),
+    ("GET", "/api/v1/calendar", [U, A, A, A, A, A]),
+    ("GET", "/api/v1/calendar/windows", [U, A, A, A, A, A]),
+    ("POST", "/api/v1/calendar/windows", [U, F, F, F, A, A]),
+    (
+        "DELETE",
+        "/api/v1/calendar/windows/{id}",
+        [U, F, F, F, A, A],
+    ),
+    ("GET", "/api/v1/webhooks", [U, F, F, F, F, A]),
+    ("POST", "/api/v1/webhooks", [U, F, F, F, F, A]),
+    ("DELETE", "/api/v1/webhooks/{id}", [U, F, F, F, F, A]),
+    (
+        "GET",
+        "/api/v1/webhooks/{id}/deliveries",
+        [U, F, F, F, F, A],
+    ),
 ];
 
 /// The portal's server functions × caller (state changes carry a wrong CSRF token only
@@ -264,6 +306,7 @@ async fn every_api_route_answers_each_role_as_the_hand_written_table_says() {
                 .replace("{username}", "partner-acme")
                 .replace("{id}", &victim_id)
                 .replace("{seq}", "0")
+                .replace("{version}", "999")
                 .replace("{key}", "0123456789abcdef"),
         );
         for (i, client) in clients.iter().enumerate() {

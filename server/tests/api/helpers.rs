@@ -242,14 +242,43 @@ impl TestApp {
         ran
     }
 
-    /// Waits until no job is queued or running (the workers run them). Fails after a minute.
+    /// Waits until no job is due or running (the workers run them; jobs due later wait for
+    /// the clock). Fails after a minute.
     pub async fn drain(&self) {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
-        while self.services.queue.pending().await.expect("queue") > 0 {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "jobs still pending after a minute"
-            );
+        while self.services.queue.busy().await.expect("queue") > 0 {
+            if std::time::Instant::now() > deadline {
+                let conn = Database::connect(&self.db.url).await.expect("connect");
+                let rows = conn
+                    .query_all_raw(Statement::from_string(
+                        conn.get_database_backend(),
+                        "SELECT kind, subject, state, attempts, run_after, last_error FROM jobs \
+                         WHERE state IN ('queued', 'running')"
+                            .to_owned(),
+                    ))
+                    .await
+                    .expect("jobs");
+                let jobs: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {} {} attempts={} run_after={} error={:?}",
+                            r.try_get::<String>("", "kind").unwrap_or_default(),
+                            r.try_get::<String>("", "subject").unwrap_or_default(),
+                            r.try_get::<String>("", "state").unwrap_or_default(),
+                            r.try_get::<i32>("", "attempts").unwrap_or_default(),
+                            r.try_get::<i64>("", "run_after").unwrap_or_default(),
+                            r.try_get::<Option<String>>("", "last_error")
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                panic!(
+                    "jobs still pending after a minute (clock {}):\n{}",
+                    self.clock.now_ms(),
+                    jobs.join("\n")
+                );
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod keys;
 mod ledger;
+mod releases;
 mod scheduler;
 mod security;
 mod sessions;

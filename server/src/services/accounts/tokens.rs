@@ -274,7 +274,15 @@ mod tests {
 
     #[test]
     fn scopes_round_trip_and_ignore_what_is_unknown() {
-        assert_eq!(stored_scopes("read submit admin"), Scope::ALL.to_vec());
+        assert_eq!(
+            stored_scopes("read submit release admin"),
+            Scope::ALL.to_vec()
+        );
+        // Tokens made before the `release` scope existed keep exactly what they had.
+        assert_eq!(
+            stored_scopes("read submit admin"),
+            vec![Scope::Read, Scope::Submit, Scope::Admin]
+        );
         assert_eq!(
             stored_scopes("admin read bogus read"),
             vec![Scope::Read, Scope::Admin]

@@ -190,6 +190,17 @@ impl Submissions {
             })
             .await?;
         }
+        if !exists && decided.accepted() {
+            // A pipeline may release accepted versions by itself (`auto_release`).
+            self.queue
+                .enqueue_in(
+                    a.txn(),
+                    crate::services::jobs::JobKind::AutoRelease,
+                    &format!("auto-release:{}", s.id),
+                    Some(tenant.id),
+                )
+                .await?;
+        }
         self.queue.done(a.txn(), job.id).await?;
         a.commit().await?;
         if exists {

@@ -1,0 +1,18 @@
+//! Delivery's domain: how an accepted plugin version becomes a release that every host runs.
+//!
+//! - [`spec`]: the pipeline spec (TOML, versioned): which pipeline takes which release, and
+//!   its stages (approval, sign, rollout, GA), with every error at a line and a column.
+//! - [`engine`]: the stage engine, a pure function from where a release stands (and what the
+//!   clock, the approvers, the signer and the calendar say) to the one next thing to do.
+//! - [`calendar`]: allow and freeze windows, one-off or recurring (cron, duration, time zone);
+//!   deny wins over allow.
+//! - [`layout`]: the in-toto layout a pipeline implies for a release.
+//!
+//! **Boundary:** no IO, no database, no clock of its own (every function takes `now`). The
+//! server stores releases and applies the engine's actions, one transaction each; the command
+//! line checks specs with the same parser.
+
+pub mod calendar;
+pub mod engine;
+pub mod layout;
+pub mod spec;
