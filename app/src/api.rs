@@ -9,11 +9,14 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
+use crate::delivery::{
+    CalendarWeek, ReleaseDetail, ReleaseFilter, ReleasePage, ReviewPackage, Webhook,
+    WebhookDelivery,
+};
 use crate::error::AppError;
 use crate::types::{
-    ApiToken, CreatedApiToken, Dashboard, LedgerCheckpoint, LedgerEntryView, LedgerFilter,
-    LedgerPage, LedgerStatus, LedgerVerification, SubmissionDetail, SubmissionFilter,
-    SubmissionPage, Tenant, User,
+    ApiToken, Dashboard, LedgerCheckpoint, LedgerEntryView, LedgerFilter, LedgerPage, LedgerStatus,
+    LedgerVerification, SubmissionDetail, SubmissionFilter, SubmissionPage, Tenant, User,
 };
 
 /// Counts for the dashboard, scoped to the caller's tenant for partners.
@@ -126,44 +129,62 @@ pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {
     backend::respond(backend::backend()?.list_tokens(&who).await)
 }
 
-/// Creates an API token; its secret is in the answer and nowhere else.
-#[server(prefix = "/portal/api", endpoint = "tokens/create")]
-pub async fn create_token(
-    csrf_token: String,
-    name: String,
-    user: String,
-    expires_in_days: String,
-    scope_read: Option<String>,
-    scope_submit: Option<String>,
-    scope_admin: Option<String>,
-) -> Result<CreatedApiToken, AppError> {
-    let _ = csrf_token; // checked by the server before this runs
-    let who = backend::principal()?;
-    let expires_in_days = match expires_in_days.trim() {
-        "" => None,
-        days => Some(days.parse::<u32>().map_err(|_| {
-            AppError::invalid(
-                "expires_in_days",
-                format!("`{days}` is not a whole number of days: leave it empty for no expiry"),
-            )
-        })?),
-    };
-    let user = Some(user.trim().to_owned()).filter(|u| !u.is_empty());
-    let scopes: Vec<crate::authz::Scope> = [
-        (scope_read, crate::authz::Scope::Read),
-        (scope_submit, crate::authz::Scope::Submit),
-        (scope_admin, crate::authz::Scope::Admin),
-    ]
-    .into_iter()
-    .filter_map(|(field, scope)| field.map(|_| scope))
-    .collect();
-    let input = crate::types::NewApiToken {
-        name,
-        user,
-        expires_in_days,
-        scopes: Some(scopes),
-    };
-    backend::respond(backend::backend()?.create_token(&who, input).await)
+pub use token_forms::*;
+
+/// The token form's server function: one argument per form field, more than clippy's default.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a server function takes one argument per form field"
+)]
+mod token_forms {
+    use leptos::prelude::*;
+
+    #[cfg(feature = "ssr")]
+    use super::backend;
+    use crate::error::AppError;
+    use crate::types::CreatedApiToken;
+
+    /// Creates an API token; its secret is in the answer and nowhere else.
+    #[server(prefix = "/portal/api", endpoint = "tokens/create")]
+    pub async fn create_token(
+        csrf_token: String,
+        name: String,
+        user: String,
+        expires_in_days: String,
+        scope_read: Option<String>,
+        scope_submit: Option<String>,
+        scope_release: Option<String>,
+        scope_admin: Option<String>,
+    ) -> Result<CreatedApiToken, AppError> {
+        let _ = csrf_token; // checked by the server before this runs
+        let who = backend::principal()?;
+        let expires_in_days = match expires_in_days.trim() {
+            "" => None,
+            days => Some(days.parse::<u32>().map_err(|_| {
+                AppError::invalid(
+                    "expires_in_days",
+                    format!("`{days}` is not a whole number of days: leave it empty for no expiry"),
+                )
+            })?),
+        };
+        let user = Some(user.trim().to_owned()).filter(|u| !u.is_empty());
+        let scopes: Vec<crate::authz::Scope> = [
+            (scope_read, crate::authz::Scope::Read),
+            (scope_submit, crate::authz::Scope::Submit),
+            (scope_release, crate::authz::Scope::Release),
+            (scope_admin, crate::authz::Scope::Admin),
+        ]
+        .into_iter()
+        .filter_map(|(field, scope)| field.map(|_| scope))
+        .collect();
+        let input = crate::types::NewApiToken {
+            name,
+            user,
+            expires_in_days,
+            scopes: Some(scopes),
+        };
+        backend::respond(backend::backend()?.create_token(&who, input).await)
+    }
 }
 
 /// Revokes an API token.
@@ -224,6 +245,56 @@ pub async fn get_submissions(filter: SubmissionFilter) -> Result<SubmissionPage,
 pub async fn get_submission(id: String) -> Result<SubmissionDetail, AppError> {
     let who = backend::principal()?;
     backend::respond(backend::submissions()?.submission(&who, &id).await)
+}
+
+/// Releases the caller may see, newest first (partners: their own tenant).
+#[server(prefix = "/portal/api", endpoint = "releases", input = GetUrl)]
+pub async fn get_releases(filter: ReleaseFilter) -> Result<ReleasePage, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::delivery()?.list_releases(&who, filter).await)
+}
+
+/// One release with its timeline; another tenant's is "not found".
+#[server(prefix = "/portal/api", endpoint = "release", input = GetUrl)]
+pub async fn get_release(id: String) -> Result<ReleaseDetail, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::delivery()?.release(&who, &id).await)
+}
+
+/// The fast-review package of a release (opening it as someone who may decide records the
+/// first look, for review-effort metrics).
+#[server(prefix = "/portal/api", endpoint = "release/package", input = GetUrl)]
+pub async fn get_release_package(id: String) -> Result<ReviewPackage, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::delivery()?.package(&who, &id).await)
+}
+
+/// How many releases wait for the caller's decision.
+#[server(prefix = "/portal/api", endpoint = "inbox", input = GetUrl)]
+pub async fn get_inbox_count() -> Result<u64, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::delivery()?.inbox_count(&who).await)
+}
+
+/// A week of the release calendar (`week`: any day in it, `2026-12-01`; empty: this week).
+#[server(prefix = "/portal/api", endpoint = "calendar", input = GetUrl)]
+pub async fn get_calendar(week: String) -> Result<CalendarWeek, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::delivery()?.calendar(&who, &week).await)
+}
+
+/// Every webhook (administrators).
+#[server(prefix = "/portal/api", endpoint = "webhooks", input = GetUrl)]
+pub async fn get_webhooks() -> Result<Vec<Webhook>, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::delivery()?.webhooks(&who).await)
+}
+
+/// A webhook's delivery log, newest first (administrators).
+#[server(prefix = "/portal/api", endpoint = "webhooks/deliveries", input = GetUrl)]
+pub async fn get_webhook_deliveries(id: i32) -> Result<Vec<WebhookDelivery>, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::delivery()?.webhook_deliveries(&who, id).await)
 }
 
 /// The server side of the portal: what the server supplies, and how server functions reach it.
@@ -355,6 +426,50 @@ pub mod backend {
 
     /// The submissions backend as stored in the reactive context.
     pub type SharedSubmissions = Arc<dyn SubmissionsBackend>;
+
+    /// What the server implements for the delivery pages. Every method authorizes its caller.
+    #[async_trait::async_trait]
+    pub trait DeliveryBackend: Send + Sync + 'static {
+        async fn list_releases(
+            &self,
+            who: &Principal,
+            filter: crate::delivery::ReleaseFilter,
+        ) -> Result<crate::delivery::ReleasePage, AppError>;
+        async fn release(
+            &self,
+            who: &Principal,
+            id: &str,
+        ) -> Result<crate::delivery::ReleaseDetail, AppError>;
+        async fn package(
+            &self,
+            who: &Principal,
+            id: &str,
+        ) -> Result<crate::delivery::ReviewPackage, AppError>;
+        async fn inbox_count(&self, who: &Principal) -> Result<u64, AppError>;
+        async fn calendar(
+            &self,
+            who: &Principal,
+            week: &str,
+        ) -> Result<crate::delivery::CalendarWeek, AppError>;
+        async fn webhooks(
+            &self,
+            who: &Principal,
+        ) -> Result<Vec<crate::delivery::Webhook>, AppError>;
+        async fn webhook_deliveries(
+            &self,
+            who: &Principal,
+            id: i32,
+        ) -> Result<Vec<crate::delivery::WebhookDelivery>, AppError>;
+    }
+
+    /// The delivery backend as stored in the reactive context.
+    pub type SharedDelivery = Arc<dyn DeliveryBackend>;
+
+    /// The server's delivery backend, from context.
+    pub fn delivery() -> Result<SharedDelivery, AppError> {
+        use_context::<SharedDelivery>()
+            .ok_or_else(|| AppError::internal("the delivery backend is not configured"))
+    }
 
     /// The server's submissions backend, from context.
     pub fn submissions() -> Result<SharedSubmissions, AppError> {

@@ -9,8 +9,8 @@ use leptos_router::{SsrMode, path};
 use crate::authz::Action;
 use crate::error::AppError;
 use crate::pages::{
-    AdminPage, DashboardPage, LedgerPage, LoginPage, SubmissionPage, SubmissionsPage, TokensPage,
-    UploadPage,
+    AdminPage, ApprovalsPage, CalendarPage, DashboardPage, LedgerPage, LoginPage, ReleasePage,
+    ReleasesPage, SubmissionPage, SubmissionsPage, TokensPage, UploadPage, WebhooksPage,
 };
 use crate::types::SessionView;
 
@@ -131,6 +131,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/submissions") view=SubmissionsPage ssr=SsrMode::Async/>
                     <Route path=path!("/submissions/new") view=UploadPage ssr=SsrMode::Async/>
                     <Route path=path!("/submissions/:id") view=SubmissionPage ssr=SsrMode::Async/>
+                    <Route path=path!("/releases") view=ReleasesPage ssr=SsrMode::Async/>
+                    <Route path=path!("/releases/:id") view=ReleasePage ssr=SsrMode::Async/>
+                    <Route path=path!("/approvals") view=ApprovalsPage ssr=SsrMode::Async/>
+                    <Route path=path!("/calendar") view=CalendarPage ssr=SsrMode::Async/>
+                    <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer class="site-footer">
@@ -177,6 +182,18 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
                     <A href="/submissions">"Submissions"</A>
                 </li>
                 <li>
+                    <A href="/releases">"Releases"</A>
+                </li>
+                {Action::DecideRelease
+                    .allows(role)
+                    .then(|| {
+                        view! {
+                            <li>
+                                <A href="/approvals">"Approvals" <InboxBadge/></A>
+                            </li>
+                        }
+                    })}
+                <li>
                     <A href="/tokens">"API tokens"</A>
                 </li>
                 {Action::ReadLedger
@@ -196,6 +213,14 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
                             </li>
                         }
                     })}
+                {Action::ManageWebhooks.allows(role)
+                    .then(|| {
+                        view! {
+                            <li>
+                                <A href="/webhooks">"Webhooks"</A>
+                            </li>
+                        }
+                    })}
             </ul>
         </nav>
         <div class="whoami">
@@ -211,6 +236,27 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
                 </button>
             </form>
         </div>
+    }
+}
+
+/// How many releases wait for the signed-in user's decision, next to "Approvals".
+#[component]
+fn InboxBadge() -> impl IntoView {
+    let count = Resource::new(|| (), |_| crate::api::get_inbox_count());
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match count.await {
+                    Ok(n) if n > 0 => view! {
+                        " "
+                        <span class="count" data-testid="inbox-count">{n}</span>
+                        <span class="visually-hidden">" waiting for you"</span>
+                    }
+                    .into_any(),
+                    _ => ().into_any(),
+                }
+            })}
+        </Suspense>
     }
 }
 

@@ -28,5 +28,10 @@ pub mod routes {
         ("/submissions", Some(Action::ReadSubmissions)),
         ("/submissions/new", Some(Action::Submit)),
         ("/submissions/{id}", Some(Action::ReadSubmissions)),
+        ("/releases", Some(Action::ReadReleases)),
+        ("/releases/{id}", Some(Action::ReadReleases)),
+        ("/approvals", Some(Action::DecideRelease)),
+        ("/calendar", Some(Action::ReadPipeline)),
+        ("/webhooks", Some(Action::ManageWebhooks)),
     ];
 }

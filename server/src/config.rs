@@ -30,6 +30,10 @@ pub struct Config {
     /// With `demo`: also judge the example plugins (tests that need an empty queue turn this
     /// off).
     pub demo_submissions: bool,
+    /// With `demo_submissions`: also release the accepted ones (GA, waiting for review,
+    /// rejected) and add a freeze window (tests that start from unreleased versions turn this
+    /// off).
+    pub demo_releases: bool,
     pub log_format: LogFormat,
     pub log: String,
     /// This instance's name in job leases.
@@ -291,6 +295,7 @@ impl Config {
             pipeline: PipelineSeed::from_file(args.pipeline.as_deref())?,
             demo: args.demo,
             demo_submissions: true,
+            demo_releases: true,
             log_format: args.log_format,
             log: args.log,
             instance,

@@ -42,8 +42,9 @@ const USERS: &[(&str, &str, Role, Option<&str>)] = &[
 use crate::db::entities::tenant;
 use trust::keys::Purpose;
 
-/// Seeds the demo data; `submissions` also judges the example plugins.
-pub async fn demo(services: &Services, submissions: bool) -> Result<(), AppError> {
+/// Seeds the demo data; `submissions` also judges the example plugins, and `releases` releases
+/// the accepted ones.
+pub async fn demo(services: &Services, submissions: bool, releases: bool) -> Result<(), AppError> {
     let accounts = &services.accounts;
     let system = Principal::operator("system");
     for (slug, name) in TENANTS {
@@ -128,6 +129,9 @@ pub async fn demo(services: &Services, submissions: bool) -> Result<(), AppError
     }
     if submissions {
         demo_submissions(services).await?;
+        if releases {
+            demo_releases(services).await?;
+        }
     }
     tracing::info!(
         "demo data present: users admin, secops, platform, reviewer, partner-acme, partner-globex (password `{DEMO_PASSWORD}`)"
@@ -182,6 +186,17 @@ fn demo_plugins(partner: &str) -> Vec<(&'static str, PluginFiles)> {
         "partner-acme" => vec![
             // Passes.
             ("acme-hello-1.0.0.tar.gz", plugin(&example!("clean"), &[])),
+            // Passes too: a second plugin (its release is rejected in review).
+            (
+                "acme-greeter-1.0.0.tar.gz",
+                plugin(
+                    &example!("clean"),
+                    &[
+                        ("id = \"acme-hello\"", "id = \"acme-greeter\""),
+                        ("name = \"Acme Hello\"", "name = \"Acme Greeter\""),
+                    ],
+                ),
+            ),
             // A patch release that adds a permission it never uses: accepted with warnings.
             (
                 "acme-hello-1.0.1.tar.gz",
@@ -276,6 +291,121 @@ async fn demo_submissions(services: &Services) -> Result<(), AppError> {
             // Judge it now, so that the next version sees it as the previous one.
             while services.work_once("demo-seed").await? {}
         }
+    }
+    Ok(())
+}
+
+/// Releases the demo's accepted versions, each through the real pipeline (the queue worked off
+/// here): acme-hello 1.0.0 reviewed and GA; acme-greeter 1.0.0 rejected in review; acme-hello
+/// 1.0.1 (a new permission) waiting for a reviewer; and a year-end freeze in the calendar.
+async fn demo_releases(services: &Services) -> Result<(), AppError> {
+    use app::delivery::{DecisionInput, NewRelease, NewWindow, ReleaseFilter, Verdict, WindowKind};
+    let system = Principal::operator("system");
+    let existing = services
+        .releases
+        .list(
+            &system,
+            ReleaseFilter {
+                limit: Some(1),
+                ..ReleaseFilter::default()
+            },
+        )
+        .await?;
+    if existing.total > 0 {
+        return Ok(());
+    }
+    let platform = services.accounts.act_as("platform").await?;
+    let reviewer = services.accounts.act_as("reviewer").await?;
+    let partner = services.accounts.act_as("partner-acme").await?;
+    let find = |plugin: &'static str, version: &'static str| {
+        let partner = partner.clone();
+        async move {
+            services
+                .submissions
+                .list(
+                    &partner,
+                    SubmissionFilter {
+                        plugin: Some(plugin.into()),
+                        ..SubmissionFilter::default()
+                    },
+                )
+                .await?
+                .items
+                .into_iter()
+                .find(|s| s.version == version)
+                .map(|s| s.id)
+                .ok_or_else(|| AppError::internal(format!("the demo has no {plugin} {version}")))
+        }
+    };
+    let drain = || async {
+        while services.work_once("demo-seed").await? {}
+        Ok::<(), AppError>(())
+    };
+    let release = |who: &Principal, submission: String| {
+        let who = who.clone();
+        async move {
+            services
+                .releases
+                .create(&who, NewRelease { submission })
+                .await
+        }
+    };
+    let decide = |id: String, decision: Verdict, reason: &'static str| {
+        let reviewer = reviewer.clone();
+        async move {
+            services
+                .releases
+                .decide(
+                    &reviewer,
+                    &id,
+                    DecisionInput {
+                        decision,
+                        reason: reason.into(),
+                    },
+                )
+                .await
+        }
+    };
+    let ga = release(&platform, find("acme-hello", "1.0.0").await?).await?;
+    drain().await?;
+    decide(
+        ga.summary.id.clone(),
+        Verdict::Approve,
+        "reviewed for the demo",
+    )
+    .await?;
+    drain().await?;
+    let rejected = release(&platform, find("acme-greeter", "1.0.0").await?).await?;
+    drain().await?;
+    decide(
+        rejected.summary.id.clone(),
+        Verdict::Reject,
+        "the greeting is not localised: add translations and submit a new version",
+    )
+    .await?;
+    drain().await?;
+    release(&partner, find("acme-hello", "1.0.1").await?).await?;
+    drain().await?;
+    let now = services.queue.clock().now();
+    let year = chrono::Datelike::year(&now);
+    let start = chrono::NaiveDate::from_ymd_opt(year, 12, 24)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc());
+    if let Some(start) = start {
+        services
+            .calendar
+            .add(
+                &platform,
+                NewWindow {
+                    name: "year-end freeze".into(),
+                    kind: Some(WindowKind::Deny),
+                    starts_at: Some(start.to_rfc3339()),
+                    ends_at: Some((start + chrono::Duration::days(10)).to_rfc3339()),
+                    comment: Some("no promotions over the holidays".into()),
+                    ..NewWindow::default()
+                },
+            )
+            .await?;
     }
     Ok(())
 }

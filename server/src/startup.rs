@@ -80,7 +80,7 @@ impl Application {
             }
         }
         if config.demo {
-            seed::demo(&services, config.demo_submissions)
+            seed::demo(&services, config.demo_submissions, config.demo_releases)
                 .await
                 .map_err(StartError::Seed)?;
         }

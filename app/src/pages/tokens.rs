@@ -74,6 +74,10 @@ pub(crate) fn TokensPage() -> impl IntoView {
                             " submit — upload plugins and register publisher keys"
                         </label>
                         <label class="check">
+                            <input type="checkbox" name="scope_release" value="on"/>
+                            " release — request, approve, reject and abort releases (a CI job that asks for a release needs only this and read)"
+                        </label>
+                        <label class="check">
                             <input type="checkbox" name="scope_admin" value="on"/>
                             " admin — every other change (tokens, accounts, keys, the ledger)"
                         </label>

@@ -511,9 +511,32 @@ pub struct SubmitArgs {
     /// Seconds to wait for the verdict.
     #[arg(long, default_value_t = 120)]
     pub wait: u64,
-    /// `text` for people, `json` for tools (the whole submission with its verdict).
+    /// `text` for people; `json` for tools (the whole submission with its verdict); `sarif`
+    /// (SARIF 2.1.0, for code-scanning tools) or `junit` (JUnit XML, for CI test reports).
     #[arg(long, value_enum, default_value = "text")]
-    pub format: OutputFormat,
+    pub format: ReportFormat,
+    /// Write the report to this file instead of standard output (the exit status still says
+    /// the decision).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Also write the verdict as SARIF 2.1.0 to this file (whatever `--format` prints).
+    #[arg(long)]
+    pub sarif: Option<PathBuf>,
+    /// Also write the verdict as JUnit XML to this file.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Where the plugin's folder is in your repository (`plugins/hello`): SARIF locations are
+    /// relative to it, so that code scanning shows findings on your files.
+    #[arg(long, default_value = ".")]
+    pub source_root: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Sarif,
+    Junit,
 }
 
 // ----- releases and pipelines ------------------------------------------------------------------

@@ -17,6 +17,7 @@ mod offline;
 mod plugin;
 mod policy;
 pub mod release;
+pub mod report;
 mod serve;
 mod submit;
 

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use app::types::{SubmissionDetail, SubmissionSummary};
 
-use super::args::{OutputFormat as Format, SubmitArgs};
+use super::args::{ReportFormat as Format, SubmitArgs};
 use super::client::{EXIT_TROUBLE, answer, client, runtime, trouble, url};
+use super::report::{self, BundleFiles};
 
 pub fn run_submit(args: SubmitArgs) -> ExitCode {
     let bytes = match std::fs::read(&args.bundle) {
@@ -19,6 +20,7 @@ pub fn run_submit(args: SubmitArgs) -> ExitCode {
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| "bundle".into());
+    let files = BundleFiles::read(&bytes);
     runtime(async move {
         let client = client()?;
         let part = reqwest::multipart::Part::bytes(bytes)
@@ -34,7 +36,7 @@ pub fn run_submit(args: SubmitArgs) -> ExitCode {
             .await
             .map_err(|e| format!("cannot reach {}: {e}", args.server.server))?;
         let created: SubmissionSummary = answer(res).await?;
-        if args.format == Format::Text {
+        if args.format != Format::Json {
             eprintln!(
                 "submitted {} {} as {}; waiting for the verdict…",
                 created.plugin, created.version, created.id
@@ -63,13 +65,34 @@ pub fn run_submit(args: SubmitArgs) -> ExitCode {
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
         };
-        if args.format == Format::Json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&detail).unwrap_or_default()
-            );
-        } else {
-            print_verdict(&detail);
+        let text = match args.format {
+            Format::Json => Some(serde_json::to_string_pretty(&detail).unwrap_or_default() + "\n"),
+            Format::Sarif => Some(
+                serde_json::to_string_pretty(&report::sarif(&detail, &files, &args.source_root))
+                    .unwrap_or_default()
+                    + "\n",
+            ),
+            Format::Junit => Some(report::junit(&detail)),
+            Format::Text => None,
+        };
+        let write = |path: &std::path::Path, t: String| {
+            std::fs::write(path, t).map_err(|e| format!("cannot write `{}`: {e}", path.display()))
+        };
+        if let Some(path) = &args.sarif {
+            let log = report::sarif(&detail, &files, &args.source_root);
+            write(
+                path,
+                serde_json::to_string_pretty(&log).unwrap_or_default() + "\n",
+            )?;
+        }
+        if let Some(path) = &args.junit {
+            write(path, report::junit(&detail))?;
+        }
+        match (text, &args.output) {
+            (Some(t), Some(path)) => std::fs::write(path, t)
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?,
+            (Some(t), None) => print!("{t}"),
+            (None, _) => print_verdict(&detail),
         }
         Ok(match detail.verdict.as_ref().map(|v| v.decision.as_str()) {
             Some("pass") => ExitCode::SUCCESS,

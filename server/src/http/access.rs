@@ -154,6 +154,8 @@ pub const API_RULES: &[Rule] = &[
         "/api/v1/signing-requests/{id}/signature",
         to(Action::HandleSigningRequests),
     ),
+    rule("POST", "/releases/{id}/decision", to(Action::DecideRelease)),
+    rule("POST", "/releases/{id}/abort", to(Action::AbortRelease)),
     rule("GET", "/api/v1/releases", to(Action::ReadReleases)),
     rule("POST", "/api/v1/releases", to(Action::RequestRelease)),
     rule("GET", "/api/v1/releases/{id}", to(Action::ReadReleases)),
@@ -277,6 +279,21 @@ pub const SERVER_FN_RULES: &[Rule] = &[
         to(Action::ReadSubmissions),
     ),
     rule("GET", "/portal/api/submission", to(Action::ReadSubmissions)),
+    rule("GET", "/portal/api/releases", to(Action::ReadReleases)),
+    rule("GET", "/portal/api/release", to(Action::ReadReleases)),
+    rule(
+        "GET",
+        "/portal/api/release/package",
+        to(Action::ReadReleases),
+    ),
+    rule("GET", "/portal/api/inbox", to(Action::ReadReleases)),
+    rule("GET", "/portal/api/calendar", to(Action::ReadPipeline)),
+    rule("GET", "/portal/api/webhooks", to(Action::ManageWebhooks)),
+    rule(
+        "GET",
+        "/portal/api/webhooks/deliveries",
+        to(Action::ManageWebhooks),
+    ),
 ];
 
 /// What the table says about a request to a matched route, or `None` if the route is unknown.

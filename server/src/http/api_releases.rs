@@ -29,6 +29,100 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(release_package))
         .routes(routes!(release_attestations))
         .routes(routes!(inbox))
+        .routes(routes!(portal_decision))
+        .routes(routes!(portal_abort))
+}
+
+/// The portal's approve / reject form.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct DecisionForm {
+    /// `approve` or `reject`.
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// The portal's abort form.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+struct AbortForm {
+    #[serde(default)]
+    reason: String,
+}
+
+fn back(id: &str, outcome: Result<String, String>) -> Response {
+    let (key, text) = match outcome {
+        Ok(n) => ("notice", n),
+        Err(e) => ("error", e),
+    };
+    let q: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair(key, &text.chars().take(1500).collect::<String>())
+        .finish();
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    axum::response::Redirect::to(&format!("/releases/{id}?{q}")).into_response()
+}
+
+/// The portal's decision form (works without JavaScript): back to the release with what
+/// happened. The session's CSRF token is the form's `csrf_token` field.
+#[utoipa::path(post, path = "/releases/{id}/decision", tag = "portal",
+    params(("id" = String, Path, description = "Release id")),
+    request_body(content = DecisionForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Back to the release, with `?notice=` or `?error=`")))]
+async fn portal_decision(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(id): ApiPath<String>,
+    axum::Form(form): axum::Form<DecisionForm>,
+) -> Response {
+    let decision = match form.decision.as_str() {
+        "approve" => app::delivery::Verdict::Approve,
+        "reject" => app::delivery::Verdict::Reject,
+        other => {
+            return back(
+                &id,
+                Err(format!("`{other}` is not a decision: approve or reject")),
+            );
+        }
+    };
+    let outcome = s
+        .releases
+        .decide(
+            &who,
+            &id,
+            DecisionInput {
+                decision,
+                reason: form.reason,
+            },
+        )
+        .await
+        .map(|_| match decision {
+            app::delivery::Verdict::Approve => "Approved: the release moves on.".to_owned(),
+            app::delivery::Verdict::Reject => "Rejected: the release has ended.".to_owned(),
+        })
+        .map_err(|e| e.to_string());
+    back(&id, outcome)
+}
+
+/// The portal's abort form (works without JavaScript).
+#[utoipa::path(post, path = "/releases/{id}/abort", tag = "portal",
+    params(("id" = String, Path, description = "Release id")),
+    request_body(content = AbortForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "Back to the release, with `?notice=` or `?error=`")))]
+async fn portal_abort(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    ApiPath(id): ApiPath<String>,
+    axum::Form(form): axum::Form<AbortForm>,
+) -> Response {
+    let outcome = s
+        .releases
+        .abort(&who, &id, &form.reason)
+        .await
+        .map(|_| "Aborted.".to_owned())
+        .map_err(|e| e.to_string());
+    back(&id, outcome)
 }
 
 /// Releases the caller may see, newest first (partners: their own tenant's). `awaiting_me=true`

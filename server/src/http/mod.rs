@@ -216,10 +216,12 @@ fn portal_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static
     let backend: SharedBackend = Arc::new(state.accounts.clone());
     let ledger: SharedLedger = Arc::new(state.ledger.clone());
     let submissions: app::api::backend::SharedSubmissions = Arc::new(state.submissions.clone());
+    let delivery: app::api::backend::SharedDelivery = Arc::new(state.releases.clone());
     move || {
         provide_context(backend.clone());
         provide_context(ledger.clone());
         provide_context(submissions.clone());
+        provide_context(delivery.clone());
     }
 }
 

@@ -158,6 +158,8 @@ const API: &[(&str, &str, [E; 6])] = &[
         "/api/v1/signing-requests/{id}/signature",
         [U, F, F, F, A, A],
     ),
+    ("POST", "/releases/{id}/decision", [U, F, A, A, A, A]),
+    ("POST", "/releases/{id}/abort", [U, F, F, F, A, A]),
     ("GET", "/api/v1/releases", [U, A, A, A, A, A]),
     ("POST", "/api/v1/releases", [U, A, F, F, A, A]),
     ("GET", "/api/v1/releases/{id}", [U, N, N, N, N, N]),
@@ -226,6 +228,13 @@ const SERVER_FNS: &[(&str, &str, [E; 6])] = &[
     ("POST", "/portal/api/ledger/checkpoint", [U, F, F, A, F, A]),
     ("GET", "/portal/api/submissions", [U, A, A, A, A, A]),
     ("GET", "/portal/api/submission", [U, A, A, A, A, A]),
+    ("GET", "/portal/api/releases", [U, A, A, A, A, A]),
+    ("GET", "/portal/api/release", [U, A, A, A, A, A]),
+    ("GET", "/portal/api/release/package", [U, A, A, A, A, A]),
+    ("GET", "/portal/api/inbox", [U, A, A, A, A, A]),
+    ("GET", "/portal/api/calendar", [U, A, A, A, A, A]),
+    ("GET", "/portal/api/webhooks", [U, F, F, F, F, A]),
+    ("GET", "/portal/api/webhooks/deliveries", [U, F, F, F, F, A]),
 ];
 
 /// The portal's pages × caller: 303 to sign in for anonymous callers, 200 or 403 for others.
@@ -239,6 +248,11 @@ const PAGES: &[(&str, [u16; 6])] = &[
     ("/submissions/new", [303, 200, 403, 403, 403, 403]),
     // No submission has this id: "not found" to those who may open the page.
     ("/submissions/{id}", [303, 404, 404, 404, 404, 404]),
+    ("/releases", [303, 200, 200, 200, 200, 200]),
+    ("/releases/{id}", [303, 404, 404, 404, 404, 404]),
+    ("/approvals", [303, 403, 200, 200, 200, 200]),
+    ("/calendar", [303, 200, 200, 200, 200, 200]),
+    ("/webhooks", [303, 403, 403, 403, 403, 200]),
 ];
 
 fn judge(expected: E, status: u16, what: &str) {

@@ -180,6 +180,8 @@ pub fn test_config(db: &TestDb) -> Config {
     config.services.clock = Clock::manual(chrono::Utc::now());
     // The demo accounts, but no demo submissions: tests that want them say so.
     config.demo_submissions = false;
+    // Nor demo releases: release tests start from judged, unreleased versions.
+    config.demo_releases = false;
     config
 }
 

@@ -974,3 +974,219 @@ async fn a_newer_release_supersedes_the_one_in_flight_with_the_reason() {
     let page = json(reviewer.get(app.url("/api/v1/releases?state=superseded"))).await;
     assert_eq!(page["total"], 1);
 }
+
+/// A webhook receiver on loopback that answers 500 to its first `fail` requests, then 200, and
+/// keeps what it was sent.
+async fn receiver(
+    fail: u32,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
+) {
+    use std::sync::{
+        Arc, Mutex,
+        atomic::{AtomicU32, Ordering},
+    };
+    let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let left = Arc::new(AtomicU32::new(fail));
+    let keep = got.clone();
+    let hook = axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+        let keep = keep.clone();
+        let left = left.clone();
+        async move {
+            if left.load(Ordering::SeqCst) > 0 {
+                left.fetch_sub(1, Ordering::SeqCst);
+                return axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+            }
+            let h = |n: &str| {
+                headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            keep.lock()
+                .unwrap()
+                .push((h("stellar-event"), h("stellar-signature"), body));
+            axum::http::StatusCode::NO_CONTENT
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, axum::Router::new().route("/hook", hook)).await;
+    });
+    (format!("http://{addr}/hook"), got)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_signed_retried_with_back_off_and_logged() {
+    let app = judged().await;
+    let admin = app.bearer(&app.token("admin").await);
+    let platform = app.bearer(&app.token("platform").await);
+    let (url, got) = receiver(2).await;
+    // Bad hooks are refused; only administrators register them.
+    problem(
+        admin
+            .post(app.url("/api/v1/webhooks"))
+            .json(&json!({"url": "ftp://x"}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    problem(
+        admin
+            .post(app.url("/api/v1/webhooks"))
+            .json(&json!({"url": url, "events": ["release.exploded"]}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    problem(
+        platform
+            .post(app.url("/api/v1/webhooks"))
+            .json(&json!({"url": url}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    let created = json(
+        admin
+            .post(app.url("/api/v1/webhooks"))
+            .json(&json!({"url": url, "events": ["release.created", "release.aborted"]})),
+    )
+    .await;
+    let secret = created["secret"].as_str().unwrap().to_owned();
+    let hook = created["webhook"]["id"].as_i64().unwrap();
+    assert!(
+        json(admin.get(app.url("/api/v1/webhooks")))
+            .await
+            .to_string()
+            .contains(&url)
+    );
+    assert!(
+        !json(admin.get(app.url("/api/v1/webhooks")))
+            .await
+            .to_string()
+            .contains(&secret),
+        "the secret is shown once"
+    );
+
+    let id = create(
+        &app,
+        &platform,
+        &submission(&app, "acme-hello", "1.0.0").await,
+    )
+    .await["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.drain().await;
+    let log = json(admin.get(app.url(&format!("/api/v1/webhooks/{hook}/deliveries")))).await;
+    assert_eq!(log[0]["state"], "pending", "{log}");
+    assert_eq!(log[0]["attempts"], 1);
+    assert_eq!(log[0]["last_status"], 500);
+    // The back-off is the clock's: 2 s, then 4 s.
+    app.advance(Duration::from_secs(2)).await;
+    app.drain().await;
+    assert_eq!(
+        json(admin.get(app.url(&format!("/api/v1/webhooks/{hook}/deliveries")))).await[0]["attempts"],
+        2
+    );
+    app.advance(Duration::from_secs(4)).await;
+    app.drain().await;
+    let log = json(admin.get(app.url(&format!("/api/v1/webhooks/{hook}/deliveries")))).await;
+    assert_eq!(log[0]["state"], "delivered", "{log}");
+    assert_eq!(log[0]["attempts"], 3);
+    assert_eq!(log[0]["last_status"], 204);
+    let (event, signature, body) = got.lock().unwrap()[0].clone();
+    assert_eq!(event, "release.created");
+    // The receiver checks the signature with the secret it was shown.
+    let (t, v1) = signature.split_once(",v1=").unwrap();
+    let t: i64 = t.trim_start_matches("t=").parse().unwrap();
+    assert!(
+        (chrono::Utc::now().timestamp() - t).abs() < 300,
+        "timestamped now"
+    );
+    assert_eq!(
+        stellar::services::webhooks::signature(&secret, t, body.as_bytes()).unwrap(),
+        signature
+    );
+    assert_ne!(
+        stellar::services::webhooks::signature("another secret", t, body.as_bytes()).unwrap(),
+        signature
+    );
+    assert!(!v1.is_empty());
+    let payload: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(payload["data"]["release"], id.as_str());
+    assert_eq!(payload["data"]["plugin"], "acme-hello");
+    // An event the hook did not subscribe to is not sent; one it did is.
+    let r: Value = json(
+        platform
+            .post(app.url(&format!("/api/v1/releases/{id}/abort")))
+            .json(&json!({"reason": "test"})),
+    )
+    .await;
+    assert_eq!(r["summary"]["state"], "aborted");
+    app.drain().await;
+    let log = json(admin.get(app.url(&format!("/api/v1/webhooks/{hook}/deliveries")))).await;
+    assert_eq!(
+        log.as_array().unwrap().len(),
+        2,
+        "created and aborted only: {log}"
+    );
+    assert_eq!(got.lock().unwrap().last().unwrap().0, "release.aborted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_has_releases_in_several_states_and_a_freeze() {
+    let app = spawn_app_with(|c| {
+        c.demo_submissions = true;
+        c.demo_releases = true;
+    })
+    .await;
+    let reviewer = app.bearer(&app.token("reviewer").await);
+    let page = json(reviewer.get(app.url("/api/v1/releases"))).await;
+    let mut got: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["plugin"].as_str().unwrap(),
+                r["version"].as_str().unwrap(),
+                r["state"].as_str().unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "acme-greeter 1.0.0 rejected",
+            "acme-hello 1.0.0 succeeded",
+            "acme-hello 1.0.1 running"
+        ]
+    );
+    assert_eq!(
+        json(reviewer.get(app.url("/api/v1/inbox"))).await["waiting"],
+        1
+    );
+    let windows = json(reviewer.get(app.url("/api/v1/calendar/windows"))).await;
+    assert_eq!(windows[0]["name"], "year-end freeze", "{windows}");
+    // Seeding again (a restart) adds nothing.
+    stellar::seed::demo(&app.services, true, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        json(reviewer.get(app.url("/api/v1/releases"))).await["total"],
+        3
+    );
+}

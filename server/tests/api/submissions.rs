@@ -275,6 +275,7 @@ async fn every_example_gives_its_expected_verdict_through_stellar_submit() {
     ]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("approved: signatures by it count"), "{out}");
+    let mut sarif_files = Vec::new();
     for example in examples() {
         let bundle = dir.join(format!(
             "{}.tar.gz",
@@ -291,6 +292,7 @@ async fn every_example_gives_its_expected_verdict_through_stellar_submit() {
         ]);
         assert_eq!(code, Some(0), "pack {}: {out}{err}", example.display());
         let (want_decision, want_findings) = expected(&example);
+        let name = example.file_name().and_then(|f| f.to_str()).expect("name");
         let (code, out, err) = run(&[
             "submit",
             bundle.to_str().expect("path"),
@@ -300,6 +302,12 @@ async fn every_example_gives_its_expected_verdict_through_stellar_submit() {
             &token,
             "--format",
             "json",
+            "--sarif",
+            dir.join(format!("{name}.sarif")).to_str().expect("path"),
+            "--junit",
+            dir.join(format!("{name}.junit")).to_str().expect("path"),
+            "--source-root",
+            &format!("plugins/{name}"),
         ]);
         let want_code = match want_decision.as_str() {
             "pass" => 0,
@@ -315,11 +323,17 @@ async fn every_example_gives_its_expected_verdict_through_stellar_submit() {
         let detail: Value = serde_json::from_str(&out).expect("json verdict");
         assert_eq!(
             actual(&detail),
-            (want_decision, want_findings),
+            (want_decision.clone(), want_findings.clone()),
             "{}",
             example.display()
         );
+        // The same verdict for the partner's CI, from the same run: SARIF and JUnit.
+        for format in ["sarif", "junit"] {
+            let report = dir.join(format!("{name}.{format}"));
+            sarif_files.push((report, want_findings.clone(), want_decision.clone()));
+        }
     }
+    check_ci_reports(&sarif_files);
     // The text form names the decision, the finding, its evidence and its fix.
     let (code, out, _) = run(&[
         "submit",
@@ -361,6 +375,95 @@ async fn every_example_gives_its_expected_verdict_through_stellar_submit() {
     assert_eq!(code, Some(1));
     assert!(err.contains("plugin.toml:12:13"), "{err}");
     app.stop().await;
+}
+
+/// Checks the CI reports with tools nobody here wrote: every SARIF log with Microsoft's SARIF
+/// Multitool (zero errors), every JUnit file with Python's XML parser; and their content.
+fn check_ci_reports(reports: &[(PathBuf, Vec<String>, String)]) {
+    let sarif: Vec<&PathBuf> = reports
+        .iter()
+        .map(|(p, _, _)| p)
+        .filter(|p| p.extension().is_some_and(|e| e == "sarif"))
+        .collect();
+    for (path, findings, decision) in reports {
+        let text = std::fs::read_to_string(path).expect("report");
+        if path.extension().is_some_and(|e| e == "sarif") {
+            let log: Value = serde_json::from_str(&text).expect("sarif json");
+            assert_eq!(log["version"], "2.1.0");
+            let results = log["runs"][0]["results"].as_array().expect("results");
+            let mut ids: Vec<String> = results
+                .iter()
+                .map(|r| r["ruleId"].as_str().unwrap().to_owned())
+                .collect();
+            ids.sort();
+            assert_eq!(&ids, findings, "{}", path.display());
+            for r in results {
+                let uri = r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
+                    .as_str()
+                    .unwrap();
+                assert!(uri.starts_with("plugins/"), "{uri}");
+            }
+        } else {
+            let out = std::process::Command::new("python3")
+                .args([
+                    "-c",
+                    "import sys, xml.etree.ElementTree as E\n\
+                     r = E.parse(sys.argv[1]).getroot()\n\
+                     s = r.find('testsuite')\n\
+                     print(s.get('tests'), s.get('failures'), len(s.findall('testcase')))",
+                    path.to_str().expect("path"),
+                ])
+                .output()
+                .expect("python3");
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let parsed = String::from_utf8_lossy(&out.stdout);
+            let nums: Vec<usize> = parsed
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect();
+            assert_eq!(nums[0], findings.len() + 1, "{parsed}");
+            assert_eq!(nums[0], nums[2]);
+            assert_eq!(
+                nums[1] > 0,
+                decision == "deny",
+                "{}: {parsed}",
+                path.display()
+            );
+        }
+    }
+    let tool = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../end2end/node_modules/.bin/sarif-multitool");
+    if !tool.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the SARIF Multitool must run in CI (scripts/test installs end2end's npm packages)"
+        );
+        eprintln!("SKIPPED sarif-multitool validate: not installed here; CI runs it");
+        return;
+    }
+    for file in sarif {
+        let out = std::process::Command::new(&tool)
+            .arg("validate")
+            .arg(file)
+            .output()
+            .expect("sarif-multitool");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && text.contains("Analysis completed successfully"),
+            "{}:\n{text}",
+            file.display()
+        );
+        assert!(!text.contains(": error "), "{}:\n{text}", file.display());
+    }
 }
 
 fn tempdir() -> PathBuf {
@@ -827,7 +930,7 @@ async fn the_demo_shows_judged_submissions_of_every_kind() {
         .await
         .expect("json");
     let items = page["items"].as_array().expect("items");
-    assert_eq!(items.len(), 5, "{page}");
+    assert_eq!(items.len(), 6, "{page}");
     let by = |plugin: &str, version: &str| {
         items
             .iter()
@@ -837,6 +940,7 @@ async fn the_demo_shows_judged_submissions_of_every_kind() {
     };
     assert_eq!(by("acme-hello", "1.0.0")["decision"], "pass");
     assert_eq!(by("acme-hello", "1.0.1")["decision"], "warn");
+    assert_eq!(by("acme-greeter", "1.0.0")["decision"], "pass");
     assert_eq!(by("acme-telemetry", "1.0.0")["decision"], "deny");
     assert_eq!(by("globex-cache", "1.0.0")["decision"], "deny");
     let broken = by("Acme Broken!", "1.0");
@@ -895,6 +999,6 @@ async fn the_demo_shows_judged_submissions_of_every_kind() {
         .json()
         .await
         .expect("json");
-    assert_eq!(page["total"], 5);
+    assert_eq!(page["total"], 6);
     app.stop().await;
 }

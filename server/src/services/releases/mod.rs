@@ -319,3 +319,57 @@ impl Releases {
         })
     }
 }
+
+#[async_trait::async_trait]
+impl app::api::backend::DeliveryBackend for Releases {
+    async fn list_releases(
+        &self,
+        who: &app::api::backend::Principal,
+        filter: app::delivery::ReleaseFilter,
+    ) -> Result<app::delivery::ReleasePage, AppError> {
+        self.list(who, filter).await
+    }
+
+    async fn release(
+        &self,
+        who: &app::api::backend::Principal,
+        id: &str,
+    ) -> Result<app::delivery::ReleaseDetail, AppError> {
+        self.detail(who, id).await
+    }
+
+    async fn package(
+        &self,
+        who: &app::api::backend::Principal,
+        id: &str,
+    ) -> Result<app::delivery::ReviewPackage, AppError> {
+        Releases::package(self, who, id).await
+    }
+
+    async fn inbox_count(&self, who: &app::api::backend::Principal) -> Result<u64, AppError> {
+        Releases::inbox_count(self, who).await
+    }
+
+    async fn calendar(
+        &self,
+        who: &app::api::backend::Principal,
+        week: &str,
+    ) -> Result<app::delivery::CalendarWeek, AppError> {
+        self.week(who, Some(week)).await
+    }
+
+    async fn webhooks(
+        &self,
+        who: &app::api::backend::Principal,
+    ) -> Result<Vec<app::delivery::Webhook>, AppError> {
+        self.hooks.list(who).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        who: &app::api::backend::Principal,
+        id: i32,
+    ) -> Result<Vec<app::delivery::WebhookDelivery>, AppError> {
+        self.hooks.deliveries(who, id, 200).await
+    }
+}
