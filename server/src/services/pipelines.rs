@@ -103,7 +103,7 @@ impl Pipelines {
         if parsed.needs_release_key() && self.keys.active(Purpose::Release).await?.is_none() {
             return Err(AppError::invalid(
                 "spec",
-                "every release's in-toto layout is signed with the `release` key, and no release key is registered: run `stellar key generate --purpose release` (add `--offline FILE` to keep it offline) first",
+                "every release's in-toto layout is signed with the `release` key, and no release key is registered: run `stellar key generate --purpose release` (add `--offline-out FILE` to keep it offline) first",
             ));
         }
         let comment = comment.map(|c| c.chars().take(500).collect());

@@ -682,8 +682,38 @@ async fn the_review_package_shows_what_changed_since_ga_and_a_newer_release_supe
         "succeeded"
     );
 
-    // The partner requests the next version from CI, with a token scoped to releases.
-    let ci = app.bearer(&app.token("partner-acme").await);
+    // The partner requests the next version from CI, with a token scoped to releases; a
+    // token without that scope is refused.
+    let scoped = |scopes: Value| {
+        let app = &app;
+        async move {
+            let s = app.session("partner-acme").await;
+            let body = json(
+                s.client
+                    .post(app.url("/api/v1/tokens"))
+                    .header("x-csrf-token", &s.csrf)
+                    .json(&json!({"name": "ci", "scopes": scopes})),
+            )
+            .await;
+            app.bearer(body["secret"].as_str().unwrap())
+        }
+    };
+    let submit_only = scoped(json!(["read", "submit"])).await;
+    let p = problem(
+        submit_only
+            .post(app.url("/api/v1/releases"))
+            .json(&json!({"submission": submission(&app, "acme-hello", "1.0.1").await}))
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("`release` scope"),
+        "{p}"
+    );
+    let ci = scoped(json!(["read", "release"])).await;
     let next =
         create(&app, &ci, &submission(&app, "acme-hello", "1.0.1").await).await["summary"]["id"]
             .as_str()
@@ -880,6 +910,71 @@ async fn bad_input_gets_a_clear_problem_and_nothing_half_written() {
         count(&app.db.url, "SELECT COUNT(*) AS n FROM ledger_entries").await,
         ledger_before
     );
+
+    // Without a release key, no spec can be published and no release created.
+    let operator = app::api::backend::Principal::operator("test");
+    let release_key = app
+        .services
+        .keys
+        .active(trust::keys::Purpose::Release)
+        .await
+        .unwrap()
+        .unwrap();
+    app.services
+        .keys
+        .revoke(
+            &operator,
+            &release_key.key_id,
+            None,
+            "test",
+            &app.services.ledger_store,
+        )
+        .await
+        .unwrap();
+    let p = problem(
+        platform
+            .post(app.url("/api/v1/pipeline/versions"))
+            .json(&json!({"source": delivery::spec::DEFAULT_SPEC}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no release key is registered"),
+        "{p}"
+    );
+    let p = problem(
+        platform
+            .post(app.url("/api/v1/releases"))
+            .json(&json!({"submission": submission(&app, "acme-hello", "1.0.0").await}))
+            .send()
+            .await
+            .unwrap(),
+        409,
+    )
+    .await;
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stellar key generate --purpose release"),
+        "{p}"
+    );
+    app.services
+        .keys
+        .generate(
+            &operator,
+            trust::keys::Purpose::Release,
+            None,
+            &app.services.ledger_store,
+        )
+        .await
+        .unwrap();
 
     // Two approvers: the same person twice is refused.
     let two = "format = 1\n[[pipeline]]\nname = \"two-eyes\"\n[[pipeline.stage]]\nname = \"review\"\nkind = \"approval\"\nrole = \"reviewer\"\napprovers = 2\n[[pipeline.stage]]\nname = \"sign\"\nkind = \"sign\"\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n";

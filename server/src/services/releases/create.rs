@@ -162,7 +162,7 @@ impl Releases {
             Ok(k) => k,
             Err(AppError::Conflict { .. }) => {
                 return Err(AppError::conflict(
-                    "no release key is registered, and every release's layout is signed with it: run `stellar key generate --purpose release` (add `--offline FILE` to keep it offline)",
+                    "no release key is registered, and every release's layout is signed with it: run `stellar key generate --purpose release` (add `--offline-out FILE` to keep it offline)",
                 ));
             }
             Err(e) => return Err(e),
