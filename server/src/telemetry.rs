@@ -123,5 +123,13 @@ fn describe() {
         "stellar_uploads_refused_total",
         "Uploads refused before intake, by reason (busy, quota-queued, quota-bytes, plugin-id-taken)"
     );
+    metrics::describe_counter!(
+        "stellar_releases_created_total",
+        "Releases created (by people, CI tokens or auto_release)"
+    );
+    metrics::describe_counter!(
+        "stellar_releases_finished_total",
+        "Releases that ended, by state (succeeded, rejected, aborted, superseded, failed, rolled_back)"
+    );
     metrics::gauge!("stellar_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
