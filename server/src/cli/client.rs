@@ -12,17 +12,33 @@ pub fn trouble(message: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_TROUBLE)
 }
 
+/// Runs a verb that talks to a server; an error exits 3 (`stellar submit`: "could not be
+/// judged").
 pub fn runtime(f: impl std::future::Future<Output = Result<ExitCode, String>>) -> ExitCode {
+    runtime_or(f, ExitCode::from(EXIT_TROUBLE))
+}
+
+/// Runs a verb that talks to a server; an error prints and exits with `failure`.
+pub fn runtime_or(
+    f: impl std::future::Future<Output = Result<ExitCode, String>>,
+    failure: ExitCode,
+) -> ExitCode {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return trouble(e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return failure;
+        }
     };
     match rt.block_on(f) {
         Ok(code) => code,
-        Err(e) => trouble(e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            failure
+        }
     }
 }
 

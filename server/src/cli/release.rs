@@ -20,7 +20,7 @@ use trust::keys::{PublicKey, Purpose, TrustRoot};
 use super::args::{
     OutputFormat as Format, PipelineCommand, ReleaseCommand, ServerArgs, VerifyReleaseArgs,
 };
-use super::client::{answer, client, runtime, url};
+use super::client::{answer, client, runtime_or, url};
 
 /// Largest folder `verify-release` reads (the bundle and its attestations).
 const MAX_DIR_BYTES: u64 = 1024 * 1024 * 1024;
@@ -115,172 +115,175 @@ async fn send<T: serde::de::DeserializeOwned>(
 }
 
 pub fn run_release(cmd: ReleaseCommand) -> ExitCode {
-    runtime(async move {
-        let http = client()?;
-        let show = |d: &ReleaseDetail, f: Format| {
-            if f == Format::Json {
-                print_json(d)
-            } else {
-                print_release(d)
-            }
-        };
-        match cmd {
-            ReleaseCommand::Create {
-                submission,
-                server,
-                format,
-            } => {
-                let d: ReleaseDetail = send(
-                    &server,
-                    http.post(url(&server.server, "/api/v1/releases"))
-                        .json(&NewRelease { submission }),
-                )
-                .await?;
-                show(&d, format);
-            }
-            ReleaseCommand::List {
-                plugin,
-                state,
-                tenant,
-                awaiting_me,
-                server,
-                format,
-            } => {
-                let mut q: Vec<(&str, String)> = Vec::new();
-                if let Some(p) = plugin {
-                    q.push(("plugin", p));
-                }
-                if let Some(s) = state {
-                    q.push(("state", s));
-                }
-                if let Some(t) = tenant {
-                    q.push(("tenant", t));
-                }
-                if awaiting_me {
-                    q.push(("awaiting_me", "true".into()));
-                }
-                let query: String = form_urlencoded::Serializer::new(String::new())
-                    .extend_pairs(q.iter().map(|(k, v)| (*k, v.as_str())))
-                    .finish();
-                let page: ReleasePage = send(
-                    &server,
-                    http.get(url(&server.server, &format!("/api/v1/releases?{query}"))),
-                )
-                .await?;
-                if format == Format::Json {
-                    print_json(&page);
+    runtime_or(
+        async move {
+            let http = client()?;
+            let show = |d: &ReleaseDetail, f: Format| {
+                if f == Format::Json {
+                    print_json(d)
                 } else {
-                    println!(
-                        "{:<36}  {:<20} {:<10} {:<11} STAGE",
-                        "RELEASE", "PLUGIN", "VERSION", "STATE"
-                    );
-                    for r in &page.items {
-                        println!(
-                            "{:<36}  {:<20} {:<10} {:<11} {}{}",
-                            r.id,
-                            r.plugin,
-                            r.version,
-                            r.state.label(),
-                            r.stage.as_deref().unwrap_or("-"),
-                            r.waiting
-                                .as_ref()
-                                .map(|w| format!(" ({w})"))
-                                .unwrap_or_default()
-                        );
+                    print_release(d)
+                }
+            };
+            match cmd {
+                ReleaseCommand::Create {
+                    submission,
+                    server,
+                    format,
+                } => {
+                    let d: ReleaseDetail = send(
+                        &server,
+                        http.post(url(&server.server, "/api/v1/releases"))
+                            .json(&NewRelease { submission }),
+                    )
+                    .await?;
+                    show(&d, format);
+                }
+                ReleaseCommand::List {
+                    plugin,
+                    state,
+                    tenant,
+                    awaiting_me,
+                    server,
+                    format,
+                } => {
+                    let mut q: Vec<(&str, String)> = Vec::new();
+                    if let Some(p) = plugin {
+                        q.push(("plugin", p));
                     }
-                    println!("{} of {}", page.items.len(), page.total);
+                    if let Some(s) = state {
+                        q.push(("state", s));
+                    }
+                    if let Some(t) = tenant {
+                        q.push(("tenant", t));
+                    }
+                    if awaiting_me {
+                        q.push(("awaiting_me", "true".into()));
+                    }
+                    let query: String = form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(q.iter().map(|(k, v)| (*k, v.as_str())))
+                        .finish();
+                    let page: ReleasePage = send(
+                        &server,
+                        http.get(url(&server.server, &format!("/api/v1/releases?{query}"))),
+                    )
+                    .await?;
+                    if format == Format::Json {
+                        print_json(&page);
+                    } else {
+                        println!(
+                            "{:<36}  {:<20} {:<10} {:<11} STAGE",
+                            "RELEASE", "PLUGIN", "VERSION", "STATE"
+                        );
+                        for r in &page.items {
+                            println!(
+                                "{:<36}  {:<20} {:<10} {:<11} {}{}",
+                                r.id,
+                                r.plugin,
+                                r.version,
+                                r.state.label(),
+                                r.stage.as_deref().unwrap_or("-"),
+                                r.waiting
+                                    .as_ref()
+                                    .map(|w| format!(" ({w})"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                        println!("{} of {}", page.items.len(), page.total);
+                    }
                 }
-            }
-            ReleaseCommand::Show { id, server, format } => {
-                let d: ReleaseDetail = send(
-                    &server,
-                    http.get(url(&server.server, &format!("/api/v1/releases/{id}"))),
-                )
-                .await?;
-                show(&d, format);
-            }
-            ReleaseCommand::Approve {
-                id,
-                reason,
-                server,
-                format,
-            } => {
-                let d: ReleaseDetail = send(
-                    &server,
-                    http.post(url(
-                        &server.server,
-                        &format!("/api/v1/releases/{id}/approvals"),
-                    ))
-                    .json(&DecisionInput {
-                        decision: Verdict::Approve,
-                        reason,
-                    }),
-                )
-                .await?;
-                show(&d, format);
-            }
-            ReleaseCommand::Reject {
-                id,
-                reason,
-                server,
-                format,
-            } => {
-                let d: ReleaseDetail = send(
-                    &server,
-                    http.post(url(
-                        &server.server,
-                        &format!("/api/v1/releases/{id}/approvals"),
-                    ))
-                    .json(&DecisionInput {
-                        decision: Verdict::Reject,
-                        reason,
-                    }),
-                )
-                .await?;
-                show(&d, format);
-            }
-            ReleaseCommand::Abort {
-                id,
-                reason,
-                server,
-                format,
-            } => {
-                let d: ReleaseDetail = send(
-                    &server,
-                    http.post(url(&server.server, &format!("/api/v1/releases/{id}/abort")))
-                        .json(&ReasonInput { reason }),
-                )
-                .await?;
-                show(&d, format);
-            }
-            ReleaseCommand::Download { id, out, server } => {
-                let res = http
-                    .get(url(
-                        &server.server,
-                        &format!("/api/v1/releases/{id}/attestations"),
-                    ))
-                    .bearer_auth(&server.token)
-                    .send()
-                    .await
-                    .map_err(|e| format!("cannot reach {}: {e}", server.server))?;
-                if !res.status().is_success() {
-                    return Err(answer::<serde_json::Value>(res)
+                ReleaseCommand::Show { id, server, format } => {
+                    let d: ReleaseDetail = send(
+                        &server,
+                        http.get(url(&server.server, &format!("/api/v1/releases/{id}"))),
+                    )
+                    .await?;
+                    show(&d, format);
+                }
+                ReleaseCommand::Approve {
+                    id,
+                    reason,
+                    server,
+                    format,
+                } => {
+                    let d: ReleaseDetail = send(
+                        &server,
+                        http.post(url(
+                            &server.server,
+                            &format!("/api/v1/releases/{id}/approvals"),
+                        ))
+                        .json(&DecisionInput {
+                            decision: Verdict::Approve,
+                            reason,
+                        }),
+                    )
+                    .await?;
+                    show(&d, format);
+                }
+                ReleaseCommand::Reject {
+                    id,
+                    reason,
+                    server,
+                    format,
+                } => {
+                    let d: ReleaseDetail = send(
+                        &server,
+                        http.post(url(
+                            &server.server,
+                            &format!("/api/v1/releases/{id}/approvals"),
+                        ))
+                        .json(&DecisionInput {
+                            decision: Verdict::Reject,
+                            reason,
+                        }),
+                    )
+                    .await?;
+                    show(&d, format);
+                }
+                ReleaseCommand::Abort {
+                    id,
+                    reason,
+                    server,
+                    format,
+                } => {
+                    let d: ReleaseDetail = send(
+                        &server,
+                        http.post(url(&server.server, &format!("/api/v1/releases/{id}/abort")))
+                            .json(&ReasonInput { reason }),
+                    )
+                    .await?;
+                    show(&d, format);
+                }
+                ReleaseCommand::Download { id, out, server } => {
+                    let res = http
+                        .get(url(
+                            &server.server,
+                            &format!("/api/v1/releases/{id}/attestations"),
+                        ))
+                        .bearer_auth(&server.token)
+                        .send()
                         .await
-                        .err()
-                        .unwrap_or_default());
+                        .map_err(|e| format!("cannot reach {}: {e}", server.server))?;
+                    if !res.status().is_success() {
+                        return Err(answer::<serde_json::Value>(res)
+                            .await
+                            .err()
+                            .unwrap_or_default());
+                    }
+                    let bytes = res.bytes().await.map_err(|e| e.to_string())?;
+                    let n = unpack(&bytes, &out)?;
+                    eprintln!(
+                        "{n} files in {}; verify with:\n  cd {} && in-toto-verify -l root.layout --verification-keys release.pub\n  stellar verify-release {} --trust-root YOUR-PINNED-trust-root.json",
+                        out.display(),
+                        out.display(),
+                        out.display()
+                    );
                 }
-                let bytes = res.bytes().await.map_err(|e| e.to_string())?;
-                let n = unpack(&bytes, &out)?;
-                eprintln!(
-                    "{n} files in {}; verify with:\n  cd {} && in-toto-verify -l root.layout --verification-keys release.pub\n  stellar verify-release {} --trust-root YOUR-PINNED-trust-root.json",
-                    out.display(),
-                    out.display(),
-                    out.display()
-                );
             }
-        }
-        Ok(ExitCode::SUCCESS)
-    })
+            Ok(ExitCode::SUCCESS)
+        },
+        ExitCode::FAILURE,
+    )
 }
 
 /// Unpacks an attestation archive (its one top folder stripped) into `out`, which must not
@@ -522,81 +525,84 @@ pub fn run_pipeline(cmd: PipelineCommand) -> ExitCode {
             }
         };
     }
-    runtime(async move {
-        let http = client()?;
-        match cmd {
-            PipelineCommand::Check { .. } => {}
-            PipelineCommand::Publish {
-                file,
-                comment,
-                server,
-                format,
-            } => {
-                let source = super::read(&file, "the pipeline spec")?;
-                if let Err(errors) = delivery::spec::parse(&source) {
-                    let lines: Vec<String> = errors
-                        .iter()
-                        .map(|e| format!("{}:{e}", file.display()))
-                        .collect();
-                    return Err(format!("the spec is not valid:\n  {}", lines.join("\n  ")));
-                }
-                let v: PipelineVersion = send(
-                    &server,
-                    http.post(url(&server.server, "/api/v1/pipeline/versions"))
-                        .json(&app::delivery::NewPipelineVersion { source, comment }),
-                )
-                .await?;
-                if format == Format::Json {
-                    print_json(&v);
-                } else {
-                    println!(
-                        "published pipeline version {} (sha256 {})",
-                        v.version, v.sha256
-                    );
-                }
-            }
-            PipelineCommand::Show {
-                version,
-                server,
-                format,
-            } => {
-                let path = match version {
-                    Some(v) => format!("/api/v1/pipeline/versions/{v}"),
-                    None => "/api/v1/pipeline".into(),
-                };
-                let v: PipelineVersion =
-                    send(&server, http.get(url(&server.server, &path))).await?;
-                if format == Format::Json {
-                    print_json(&v);
-                } else {
-                    println!(
-                        "# version {} by {} at {}",
-                        v.version, v.created_by, v.created_at
-                    );
-                    print!("{}", v.source);
-                }
-            }
-            PipelineCommand::Versions { server, format } => {
-                let vs: Vec<PipelineVersion> = send(
-                    &server,
-                    http.get(url(&server.server, "/api/v1/pipeline/versions")),
-                )
-                .await?;
-                if format == Format::Json {
-                    print_json(&vs);
-                } else {
-                    for v in &vs {
+    runtime_or(
+        async move {
+            let http = client()?;
+            match cmd {
+                PipelineCommand::Check { .. } => {}
+                PipelineCommand::Publish {
+                    file,
+                    comment,
+                    server,
+                    format,
+                } => {
+                    let source = super::read(&file, "the pipeline spec")?;
+                    if let Err(errors) = delivery::spec::parse(&source) {
+                        let lines: Vec<String> = errors
+                            .iter()
+                            .map(|e| format!("{}:{e}", file.display()))
+                            .collect();
+                        return Err(format!("the spec is not valid:\n  {}", lines.join("\n  ")));
+                    }
+                    let v: PipelineVersion = send(
+                        &server,
+                        http.post(url(&server.server, "/api/v1/pipeline/versions"))
+                            .json(&app::delivery::NewPipelineVersion { source, comment }),
+                    )
+                    .await?;
+                    if format == Format::Json {
+                        print_json(&v);
+                    } else {
                         println!(
-                            "{:>4}  {}  {}  {}",
-                            v.version,
-                            v.created_at,
-                            v.created_by,
-                            v.comment.as_deref().unwrap_or("")
+                            "published pipeline version {} (sha256 {})",
+                            v.version, v.sha256
                         );
                     }
                 }
+                PipelineCommand::Show {
+                    version,
+                    server,
+                    format,
+                } => {
+                    let path = match version {
+                        Some(v) => format!("/api/v1/pipeline/versions/{v}"),
+                        None => "/api/v1/pipeline".into(),
+                    };
+                    let v: PipelineVersion =
+                        send(&server, http.get(url(&server.server, &path))).await?;
+                    if format == Format::Json {
+                        print_json(&v);
+                    } else {
+                        println!(
+                            "# version {} by {} at {}",
+                            v.version, v.created_by, v.created_at
+                        );
+                        print!("{}", v.source);
+                    }
+                }
+                PipelineCommand::Versions { server, format } => {
+                    let vs: Vec<PipelineVersion> = send(
+                        &server,
+                        http.get(url(&server.server, "/api/v1/pipeline/versions")),
+                    )
+                    .await?;
+                    if format == Format::Json {
+                        print_json(&vs);
+                    } else {
+                        for v in &vs {
+                            println!(
+                                "{:>4}  {}  {}  {}",
+                                v.version,
+                                v.created_at,
+                                v.created_by,
+                                v.comment.as_deref().unwrap_or("")
+                            );
+                        }
+                    }
+                }
             }
-        }
-        Ok(ExitCode::SUCCESS)
-    })
+            Ok(ExitCode::SUCCESS)
+        },
+        ExitCode::FAILURE,
+    )
 }

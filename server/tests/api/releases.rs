@@ -1285,3 +1285,117 @@ async fn the_demo_has_releases_in_several_states_and_a_freeze() {
         3
     );
 }
+
+/// Runs the `stellar` binary: (exit code, stdout, stderr).
+fn stellar(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_stellar"))
+        .args(args)
+        .env_remove("STELLAR_SERVER")
+        .env_remove("STELLAR_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_checks_specs_and_drives_a_release_to_a_verified_archive() {
+    let app = judged().await;
+    let dir = app.db.dir.clone();
+    // `pipeline check`: offline, every error with the file, line and column.
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"x\"\nkind = \"deploy\"\n").unwrap();
+    let (code, _, err) = stellar(&["pipeline", "check", bad.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("bad.toml:6:8: `deploy` is not a stage kind"),
+        "{err}"
+    );
+    let good = dir.join("good.toml");
+    std::fs::write(&good, delivery::spec::DEFAULT_SPEC).unwrap();
+    let (code, out, err) = stellar(&["pipeline", "check", good.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("review → sign → ga"), "{out}");
+
+    let platform = app.token("platform").await;
+    let reviewer = app.token("reviewer").await;
+    let server = |token: &str| {
+        vec![
+            "--server".to_owned(),
+            app.base.clone(),
+            "--token".to_owned(),
+            token.to_owned(),
+        ]
+    };
+    let with = |args: &[&str], token: &str| {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(server(token));
+        stellar(&all.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (code, out, _) = with(&["pipeline", "versions", "--format", "json"], &platform);
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()[0]["version"],
+        1
+    );
+
+    let sub = submission(&app, "acme-hello", "1.0.0").await;
+    let (code, out, err) = with(&["release", "create", &sub, "--format", "json"], &platform);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let id = serde_json::from_str::<Value>(&out).unwrap()["summary"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.drain().await;
+    let (code, out, _) = with(
+        &["release", "list", "--awaiting-me", "--format", "json"],
+        &reviewer,
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["items"][0]["id"],
+        id.as_str()
+    );
+    let (code, out, err) = with(&["release", "reject", &id, "--reason", ""], &reviewer);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(err.contains("a rejection needs a reason"), "{err}");
+    let (code, out, err) = with(&["release", "approve", &id, "--reason", "fine"], &reviewer);
+    assert_eq!(code, Some(0), "{out}{err}");
+    app.drain().await;
+    let (code, out, _) = with(&["release", "show", &id], &reviewer);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("state: GA") && out.contains("signature ok"),
+        "{out}"
+    );
+    let folder = dir.join("downloaded");
+    let (code, out, err) = with(
+        &["release", "download", &id, "-o", folder.to_str().unwrap()],
+        &reviewer,
+    );
+    assert_eq!(code, Some(0), "{out}{err}");
+    let root = folder.join("trust-root.json");
+    let (code, out, err) = stellar(&[
+        "verify-release",
+        folder.to_str().unwrap(),
+        "--trust-root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("judge → review → sign → ga"), "{out}");
+    std::fs::write(folder.join("bundle.tar.gz"), b"swapped").unwrap();
+    let (code, _, err) = stellar(&[
+        "verify-release",
+        folder.to_str().unwrap(),
+        "--trust-root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("NOT verified") && err.contains("bundle.tar.gz"),
+        "{err}"
+    );
+}
