@@ -89,12 +89,21 @@ ensure_cargo_fuzz() {
 }
 
 IN_TOTO_VERSION="3.1.0"
+SCHEMATHESIS_VERSION="4.32.5"
 
 # The independent verifier of DSSE envelopes (the in-toto reference implementation's stack).
 ensure_in_toto() {
   if ! python3 -c "import in_toto, securesystemslib, cryptography" 2>/dev/null; then
     log "installing in-toto $IN_TOTO_VERSION (PyPI) for the independent signature check"
     python3 -m pip install -q "in-toto==$IN_TOTO_VERSION"
+  fi
+}
+
+# The API conformance tool.
+ensure_schemathesis() {
+  if ! command -v st >/dev/null 2>&1 || ! st --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "installing schemathesis $SCHEMATHESIS_VERSION (PyPI) for the API conformance run"
+    python3 -m pip install -q "schemathesis==$SCHEMATHESIS_VERSION"
   fi
 }
 

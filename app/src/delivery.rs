@@ -201,6 +201,7 @@ pub struct ReleaseDetail {
 /// Filters for the release list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct ReleaseFilter {
     /// Tenant slug (staff only; partners always see their own).
     pub tenant: Option<String>,
@@ -208,8 +209,13 @@ pub struct ReleaseFilter {
     pub state: Option<ReleaseState>,
     /// Only releases waiting for a decision the caller may make.
     pub awaiting_me: Option<bool>,
-    /// Page size (default 50, at most 200).
+    /// Page size, 1–200 (default 50).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 200))]
     pub limit: Option<u64>,
+    /// Skip this many (at most 1,000,000).
+    #[cfg_attr(feature = "ssr", param(minimum = 0, maximum = 1_000_000))]
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1_000_000))]
     pub offset: Option<u64>,
 }
 

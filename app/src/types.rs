@@ -307,11 +307,13 @@ pub struct LedgerFilter {
     /// Entries before this time (RFC 3339).
     #[serde(default)]
     pub until: Option<String>,
-    /// Page number, from 1.
+    /// Page number, from 1 (at most 1,000,000).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 1_000_000))]
     pub page: Option<u64>,
     /// Entries per page, 1–200 (default 50).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
     pub per_page: Option<u64>,
 }
 
@@ -643,7 +645,7 @@ pub struct SubmissionDetail {
     pub summary: SubmissionSummary,
     pub verdict: Option<SubmissionVerdict>,
     /// The facts the policy judged.
-    #[cfg_attr(feature = "ssr", schema(value_type = Object))]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<Object>))]
     pub facts: Option<serde_json::Value>,
     /// Every version of this plugin from this tenant, newest first.
     pub history: Vec<PluginVersion>,
@@ -652,15 +654,47 @@ pub struct SubmissionDetail {
 /// Filters for the submissions list.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::IntoParams, utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", into_params(parameter_in = Query))]
 pub struct SubmissionFilter {
     /// Tenant slug (staff only; partners always see their own tenant).
     pub tenant: Option<String>,
     pub plugin: Option<String>,
     pub decision: Option<Decision>,
-    /// Page size (default 50, at most 200).
+    /// Page size, 1–200 (default 50).
+    #[cfg_attr(feature = "ssr", param(minimum = 1, maximum = 200))]
+    #[cfg_attr(feature = "ssr", schema(minimum = 1, maximum = 200))]
     pub limit: Option<u64>,
-    /// Skip this many.
+    /// Skip this many (at most 1,000,000).
+    #[cfg_attr(feature = "ssr", param(minimum = 0, maximum = 1_000_000))]
+    #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1_000_000))]
     pub offset: Option<u64>,
+}
+
+/// The largest page a list answers.
+pub const MAX_PAGE_SIZE: u64 = 200;
+/// The largest offset a list takes.
+pub const MAX_OFFSET: u64 = 1_000_000;
+
+/// A list's page size (default 50) and offset, or the field that is out of range.
+pub fn page_bounds(
+    limit: Option<u64>,
+    offset: Option<u64>,
+) -> Result<(u64, u64), crate::error::AppError> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(crate::error::AppError::invalid(
+            "limit",
+            format!("`limit` is {limit}: a page holds 1 to {MAX_PAGE_SIZE}"),
+        ));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(crate::error::AppError::invalid(
+            "offset",
+            format!("`offset` is {offset}: at most {MAX_OFFSET}; narrow the filters instead"),
+        ));
+    }
+    Ok((limit, offset))
 }
 
 /// A page of submissions.

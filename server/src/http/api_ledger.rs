@@ -94,6 +94,7 @@ async fn ledger_entry_proof(
 #[into_params(parameter_in = Query)]
 struct ListQuery {
     /// How many, newest first (1–1000, default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u64>,
 }
 

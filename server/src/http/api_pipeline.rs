@@ -105,6 +105,7 @@ async fn check_spec(
 
 /// Which week.
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WeekQuery {
     /// Any day of the week (`2026-12-01`); default this week.
     week: Option<String>,

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use super::extract::{ApiForm, ApiJson, ApiPath, ApiQuery, Auth};
 use super::problem::{ApiError, Problem};
 
 const PROBLEM: &str = "application/problem+json";
@@ -74,7 +74,7 @@ async fn portal_decision(
     State(s): State<AppState>,
     Auth(who): Auth,
     ApiPath(id): ApiPath<String>,
-    axum::Form(form): axum::Form<DecisionForm>,
+    ApiForm(form): ApiForm<DecisionForm>,
 ) -> Response {
     let decision = match form.decision.as_str() {
         "approve" => app::delivery::Verdict::Approve,
@@ -114,7 +114,7 @@ async fn portal_abort(
     State(s): State<AppState>,
     Auth(who): Auth,
     ApiPath(id): ApiPath<String>,
-    axum::Form(form): axum::Form<AbortForm>,
+    ApiForm(form): ApiForm<AbortForm>,
 ) -> Response {
     let outcome = s
         .releases

@@ -7,10 +7,39 @@ use axum::http::request::Parts;
 
 use super::problem::ApiError;
 
-/// A JSON body whose rejections are problem documents.
-#[derive(FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body whose rejections are problem documents. Every body of this API is a JSON
+/// object: anything else (an array, which serde would otherwise read into a struct field by
+/// field, a number, `null`) is refused with 422.
 pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::App(AppError::invalid(
+                "body",
+                "the body must be a JSON object (see the operation's request schema)",
+            )));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| ApiError::Rejection {
+                status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                detail: format!(
+                    "Failed to deserialize the JSON body into the target type: {}: {}",
+                    e.path(),
+                    e.inner()
+                ),
+            })
+    }
+}
+
+/// A form body whose rejections are problem documents.
+#[derive(FromRequest)]
+#[from_request(via(axum::Form), rejection(ApiError))]
+pub struct ApiForm<T>(pub T);
 
 /// A path parameter whose rejections are problem documents.
 #[derive(FromRequestParts)]

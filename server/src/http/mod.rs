@@ -165,6 +165,7 @@ fn openapi_doc(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             let rule = API_RULES
                 .iter()
                 .find(|r| r.method == method && r.path == path);
+            document_problems(op, rule.map(|r| r.access));
             op.security = Some(match rule.map(|r| r.access) {
                 Some(Access::Signed(action)) => {
                     let names: Vec<&str> = action.roles().iter().map(|r| r.as_str()).collect();
@@ -179,6 +180,62 @@ fn openapi_doc(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         }
     }
     doc
+}
+
+/// A problem response, as documented.
+fn problem_response(description: &str) -> utoipa::openapi::RefOr<utoipa::openapi::Response> {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            problem::PROBLEM_JSON,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
+        .into()
+}
+
+/// Documents the problems every operation can answer, beside its own: a request that cannot be
+/// read (400), a body of the wrong media type (415) or that fails a rule the schema cannot say
+/// (422), sign-in and role refusals on protected routes (401, 403), and any other status as a
+/// problem document (`default`: 404, 409, 413, 429, 503 and the rest).
+fn document_problems(op: &mut utoipa::openapi::path::Operation, access: Option<Access>) {
+    let responses = &mut op.responses.responses;
+    let mut add = |code: &str, description: &str| {
+        responses
+            .entry(code.to_owned())
+            .or_insert_with(|| problem_response(description));
+    };
+    add(
+        "400",
+        "The request could not be read: a malformed path, query or body",
+    );
+    if op.request_body.is_some() {
+        add(
+            "415",
+            "The body is not of the documented media type (send `content-type`)",
+        );
+        add(
+            "422",
+            "The body is well formed but breaks a rule: the `detail` and `field` say which",
+        );
+    }
+    if let Some(Access::Signed(_)) = access {
+        add(
+            "401",
+            "No credential, or an API token that is unknown, expired or revoked",
+        );
+        add(
+            "403",
+            "The caller's role or token scope may not do this (the `detail` says who may)",
+        );
+    }
+    add(
+        "default",
+        "Any other answer is a problem document (RFC 9457) with the request id",
+    );
 }
 
 /// The OpenAPI document itself.

@@ -429,8 +429,11 @@ impl LedgerStore {
             return Err(AppError::invalid("per_page", "must be between 1 and 200"));
         }
         let page = f.page.unwrap_or(1);
-        if page == 0 {
-            return Err(AppError::invalid("page", "pages are numbered from 1"));
+        if !(1..=1_000_000).contains(&page) {
+            return Err(AppError::invalid(
+                "page",
+                "pages are numbered from 1 to 1,000,000",
+            ));
         }
         let mut q = ledger_entry::Entity::find();
         if let Some(a) = f.actor.as_deref().filter(|s| !s.is_empty()) {

@@ -62,8 +62,7 @@ impl Releases {
         filter: ReleaseFilter,
     ) -> Result<ReleasePage, AppError> {
         authorize(who, Action::ReadReleases)?;
-        let limit = filter.limit.unwrap_or(50).clamp(1, 200);
-        let offset = filter.offset.unwrap_or(0);
+        let (limit, offset) = app::types::page_bounds(filter.limit, filter.offset)?;
         let slugs = self.slugs().await?;
         let mut q = release::Entity::find();
         match tenant_scope(who).only() {

@@ -27,8 +27,7 @@ impl Submissions {
         filter: SubmissionFilter,
     ) -> Result<SubmissionPage, AppError> {
         authorize(who, Action::ReadSubmissions)?;
-        let limit = filter.limit.unwrap_or(50).clamp(1, 200);
-        let offset = filter.offset.unwrap_or(0);
+        let (limit, offset) = app::types::page_bounds(filter.limit, filter.offset)?;
         let mut q = submission::Entity::find();
         let slugs: HashMap<i32, String> = tenant::Entity::find()
             .select_only()
