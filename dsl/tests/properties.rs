@@ -179,28 +179,152 @@ proptest! {
         prop_assert_eq!(once, twice);
     }
 
-    /// Generated policies either fail to check with diagnostics or evaluate on generated facts;
-    /// neither step panics, and evaluation stays within its budget.
-    #[test]
-    fn evaluation_never_panics(e in expr(), input in facts()) {
-        let text = format!("{PRELUDE}rule r {{\n  effect deny\n  when {}\n  message \"{{input.name}}\"\n}}\n", dsl::fmt::expr_text(&e));
-        let loaded = dsl::load_str("gen.spl", &text, &options());
-        if let Some(pack) = loaded.pack {
-            let mut opts = EvalOptions::new(options().today);
-            opts.explain = true;
-            opts.limits = Limits { steps: 20_000, max_list: 1_000, max_string: 10_000 };
-            if let Ok(verdict) = pack.evaluate_json(&input, &opts) {
-                prop_assert_eq!(verdict.rules_evaluated, 1);
-            }
-        }
-    }
-
     /// Arbitrary text never makes the parser or checker panic.
     #[test]
     fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
         let loaded = dsl::load_str("junk.spl", &text, &options());
         let _ = loaded.render(false);
     }
+}
+
+// ----- well-typed policies: evaluation itself is exercised, not only the checker -------------
+
+fn path(segs: &[&str]) -> Expr {
+    let mut e = node(ExprKind::Name("input".into()));
+    for s in segs {
+        e = node(ExprKind::Field(Box::new(e), ident(s)));
+    }
+    e
+}
+
+fn call(f: &str, args: Vec<Expr>) -> Expr {
+    node(ExprKind::Call(ident(f), args))
+}
+
+fn bin(op: BinOp, a: Expr, b: Expr) -> Expr {
+    node(ExprKind::Binary(op, Box::new(a), Box::new(b)))
+}
+
+fn int_expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        (-1000i64..100_000).prop_map(|i| node(ExprKind::Int(i))),
+        Just(path(&["resources", "memory_mb"])),
+        Just(path(&["resources", "cpu_millis"])),
+        Just(path(&["signatures"])),
+        Just(node(ExprKind::Name("max_memory_mb".into()))),
+        Just(call("len", vec![path(&["permissions"])])),
+        Just(call("len", vec![path(&["name"])])),
+    ];
+    leaf.prop_recursive(2, 8, 2, |inner| {
+        prop_oneof![
+            (prop::sample::select(vec![BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]), inner.clone(), inner.clone())
+                .prop_map(|(op, a, b)| bin(op, a, b)),
+            (inner.clone(), inner).prop_map(|(a, b)| call("max", vec![a, b])),
+        ]
+    })
+}
+
+fn str_expr() -> impl Strategy<Value = Expr> {
+    let leaf = prop_oneof![
+        "[a-z0-9:.\\-]{0,8}".prop_map(|s| node(ExprKind::Str(s))),
+        Just(path(&["name"])),
+        Just(path(&["version"])),
+        Just(path(&["publisher", "id"])),
+    ];
+    leaf.prop_recursive(2, 6, 2, |inner| {
+        prop_oneof![
+            inner.clone().prop_map(|e| call("lower", vec![e])),
+            inner.clone().prop_map(|e| call("net_host", vec![e])),
+            (inner.clone(), inner).prop_map(|(a, b)| call("trim_prefix", vec![a, b])),
+        ]
+    })
+}
+
+fn list_expr() -> impl Strategy<Value = Expr> {
+    prop_oneof![
+        Just(path(&["permissions"])),
+        Just(path(&["sbom", "licenses"])),
+        Just(node(ExprKind::Name("hosts".into()))),
+        prop::collection::vec(str_expr(), 0..3).prop_map(|items| node(ExprKind::List(items))),
+    ]
+}
+
+/// A condition on one element `p` of a list of strings.
+fn element_condition() -> impl Strategy<Value = Expr> {
+    let p = || node(ExprKind::Name("p".into()));
+    prop_oneof![
+        str_expr().prop_map(move |s| call("starts_with", vec![p(), s])),
+        str_expr().prop_map(move |s| bin(BinOp::Eq, p(), s)),
+        list_expr().prop_map(move |l| bin(BinOp::In, p(), l)),
+        Just(call("matches", vec![p(), node(ExprKind::Str("^net:[a-z.]+$".into()))])),
+    ]
+}
+
+/// Boolean expressions that type-check against the submission schema.
+fn bool_expr() -> impl Strategy<Value = Expr> {
+    let cmp = prop::sample::select(vec![BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge]);
+    let quant = prop::sample::select(vec![QuantKind::Any, QuantKind::All, QuantKind::None]);
+    let leaf = prop_oneof![
+        any::<bool>().prop_map(|b| node(ExprKind::Bool(b))),
+        Just(path(&["publisher", "verified"])),
+        (cmp, int_expr(), int_expr()).prop_map(|(op, a, b)| bin(op, a, b)),
+        (str_expr(), str_expr()).prop_map(|(a, b)| bin(BinOp::Eq, a, b)),
+        (str_expr(), list_expr()).prop_map(|(a, l)| bin(BinOp::In, a, l)),
+        (list_expr(), str_expr()).prop_map(|(l, a)| call("contains", vec![l, a])),
+        (str_expr(), str_expr()).prop_map(|(a, b)| call("ends_with", vec![a, b])),
+        str_expr().prop_map(|s| call("is_semver", vec![s])),
+        (quant, list_expr(), element_condition())
+            .prop_map(|(k, l, c)| node(ExprKind::Quant(k, ident("p"), Box::new(l), Box::new(c)))),
+        (list_expr(), element_condition(), int_expr()).prop_map(|(l, c, n)| {
+            bin(BinOp::Gt, node(ExprKind::Quant(QuantKind::Count, ident("p"), Box::new(l), Box::new(c))), n)
+        }),
+    ];
+    leaf.prop_recursive(3, 24, 2, |inner| {
+        prop_oneof![
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| bin(BinOp::And, a, b)),
+            (inner.clone(), inner.clone()).prop_map(|(a, b)| bin(BinOp::Or, a, b)),
+            inner.prop_map(|e| node(ExprKind::Unary(UnOp::Not, Box::new(e)))),
+        ]
+    })
+}
+
+/// Generated policies check or fail with diagnostics, and evaluate on generated facts; nothing
+/// panics and evaluation stays within its budget. The test counts the cases that reach
+/// evaluation (a generator that only ever produced ill-typed policies would test the checker
+/// alone) and requires most do.
+#[test]
+fn evaluation_never_panics() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let total = AtomicUsize::new(0);
+    let evaluated = AtomicUsize::new(0);
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 400, ..ProptestConfig::default() });
+    let strategy = (prop_oneof![3 => bool_expr(), 1 => expr()], facts());
+    runner
+        .run(&strategy, |(e, input)| {
+            total.fetch_add(1, Ordering::Relaxed);
+            let text = format!(
+                "{PRELUDE}rule r {{\n  effect deny\n  when {}\n  message \"{{input.name}}\"\n}}\n",
+                dsl::fmt::expr_text(&e)
+            );
+            let loaded = dsl::load_str("gen.spl", &text, &options());
+            if let Some(pack) = loaded.pack {
+                evaluated.fetch_add(1, Ordering::Relaxed);
+                let mut opts = EvalOptions::new(options().today);
+                opts.explain = true;
+                opts.limits = Limits { steps: 20_000, max_list: 1_000, max_string: 10_000 };
+                if let Ok(verdict) = pack.evaluate_json(&input, &opts) {
+                    prop_assert_eq!(verdict.rules_evaluated, 1);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+    let (total, evaluated) = (total.into_inner(), evaluated.into_inner());
+    assert!(
+        evaluated * 10 >= total * 6,
+        "only {evaluated} of {total} generated policies reached evaluation: the generator tests the checker, not the evaluator"
+    );
+    eprintln!("{evaluated} of {total} generated policies reached evaluation");
 }
 
 #[test]

@@ -55,6 +55,9 @@ def with_cryptography(path: pathlib.Path, pem: bytes, keyid: str) -> str | None:
         payload = base64.b64decode(env["payload"], validate=True)
     except Exception as e:  # noqa: BLE001
         return f"payload: {e}"
+    # A verifier counts the signatures it verified: zero is a failure, not a vacuous pass.
+    if not env.get("signatures"):
+        return "no signature"
     for s in env["signatures"]:
         if s["keyid"] != keyid:
             return f"unknown key id {s['keyid'][:16]}"
@@ -100,6 +103,7 @@ def main() -> int:
         ("tampered-payload.json", False),
         ("tampered-signature.json", False),
         ("tampered-keyid.json", False),
+        ("unsigned.json", False),
     ]:
         for verifier, result in [
             ("in-toto", with_in_toto(d / name, key)),

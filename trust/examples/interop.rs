@@ -48,6 +48,11 @@ fn main() {
     t.signatures[0].keyid = String::from_utf8(id).expect("utf8");
     std::fs::write(dir.join("tampered-keyid.json"), t.to_json()).expect("write");
 
+    // No signature at all: an envelope nobody signed must not pass as verified.
+    let mut t = env.clone();
+    t.signatures.clear();
+    std::fs::write(dir.join("unsigned.json"), t.to_json()).expect("write");
+
     // A signed ledger checkpoint (C2SP signed note), and a forged one (size changed).
     let cp = trust::checkpoint::Checkpoint {
         origin: "stellar.example/ledger".into(),
