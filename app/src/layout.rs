@@ -119,7 +119,9 @@ pub fn App() -> impl IntoView {
         <Title formatter=|text: String| format!("{text} · Stellar")/>
         <script type="application/json" id=SESSION_ELEMENT inner_html=json></script>
         <Router>
-            <a class="skip-link" href="#main">"Skip to main content"</a>
+            <a class="skip-link" href="#main" on:click=skip_to_main>
+                "Skip to main content"
+            </a>
             <Header session/>
             <main id="main" tabindex="-1">
                 <Routes fallback=|| view! { <NotFound/> }>
@@ -143,6 +145,30 @@ pub fn App() -> impl IntoView {
             </footer>
         </Router>
     }
+}
+
+/// The skip link moves keyboard focus to the main content. Without JavaScript the browser does
+/// it for `#main` (focusable with `tabindex="-1"`); after hydration the router would take the
+/// click as a navigation, so the handler focuses the element itself and records the fragment
+/// without navigating.
+fn skip_to_main(ev: leptos::ev::MouseEvent) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(main) = document()
+            .get_element_by_id("main")
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            ev.prevent_default();
+            if let Ok(history) = window().history() {
+                let _ =
+                    history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("#main"));
+            }
+            let _ = main.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = ev;
 }
 
 #[component]

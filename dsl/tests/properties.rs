@@ -217,7 +217,17 @@ fn int_expr() -> impl Strategy<Value = Expr> {
     ];
     leaf.prop_recursive(2, 8, 2, |inner| {
         prop_oneof![
-            (prop::sample::select(vec![BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::Rem]), inner.clone(), inner.clone())
+            (
+                prop::sample::select(vec![
+                    BinOp::Add,
+                    BinOp::Sub,
+                    BinOp::Mul,
+                    BinOp::Div,
+                    BinOp::Rem
+                ]),
+                inner.clone(),
+                inner.clone()
+            )
                 .prop_map(|(op, a, b)| bin(op, a, b)),
             (inner.clone(), inner).prop_map(|(a, b)| call("max", vec![a, b])),
         ]
@@ -256,13 +266,23 @@ fn element_condition() -> impl Strategy<Value = Expr> {
         str_expr().prop_map(move |s| call("starts_with", vec![p(), s])),
         str_expr().prop_map(move |s| bin(BinOp::Eq, p(), s)),
         list_expr().prop_map(move |l| bin(BinOp::In, p(), l)),
-        Just(call("matches", vec![p(), node(ExprKind::Str("^net:[a-z.]+$".into()))])),
+        Just(call(
+            "matches",
+            vec![p(), node(ExprKind::Str("^net:[a-z.]+$".into()))]
+        )),
     ]
 }
 
 /// Boolean expressions that type-check against the submission schema.
 fn bool_expr() -> impl Strategy<Value = Expr> {
-    let cmp = prop::sample::select(vec![BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge]);
+    let cmp = prop::sample::select(vec![
+        BinOp::Eq,
+        BinOp::Ne,
+        BinOp::Lt,
+        BinOp::Le,
+        BinOp::Gt,
+        BinOp::Ge,
+    ]);
     let quant = prop::sample::select(vec![QuantKind::Any, QuantKind::All, QuantKind::None]);
     let leaf = prop_oneof![
         any::<bool>().prop_map(|b| node(ExprKind::Bool(b))),
@@ -273,10 +293,23 @@ fn bool_expr() -> impl Strategy<Value = Expr> {
         (list_expr(), str_expr()).prop_map(|(l, a)| call("contains", vec![l, a])),
         (str_expr(), str_expr()).prop_map(|(a, b)| call("ends_with", vec![a, b])),
         str_expr().prop_map(|s| call("is_semver", vec![s])),
-        (quant, list_expr(), element_condition())
-            .prop_map(|(k, l, c)| node(ExprKind::Quant(k, ident("p"), Box::new(l), Box::new(c)))),
+        (quant, list_expr(), element_condition()).prop_map(|(k, l, c)| node(ExprKind::Quant(
+            k,
+            ident("p"),
+            Box::new(l),
+            Box::new(c)
+        ))),
         (list_expr(), element_condition(), int_expr()).prop_map(|(l, c, n)| {
-            bin(BinOp::Gt, node(ExprKind::Quant(QuantKind::Count, ident("p"), Box::new(l), Box::new(c))), n)
+            bin(
+                BinOp::Gt,
+                node(ExprKind::Quant(
+                    QuantKind::Count,
+                    ident("p"),
+                    Box::new(l),
+                    Box::new(c),
+                )),
+                n,
+            )
         }),
     ];
     leaf.prop_recursive(3, 24, 2, |inner| {
@@ -297,7 +330,10 @@ fn evaluation_never_panics() {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let total = AtomicUsize::new(0);
     let evaluated = AtomicUsize::new(0);
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 400, ..ProptestConfig::default() });
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases: 400,
+        ..ProptestConfig::default()
+    });
     let strategy = (prop_oneof![3 => bool_expr(), 1 => expr()], facts());
     runner
         .run(&strategy, |(e, input)| {
@@ -311,7 +347,11 @@ fn evaluation_never_panics() {
                 evaluated.fetch_add(1, Ordering::Relaxed);
                 let mut opts = EvalOptions::new(options().today);
                 opts.explain = true;
-                opts.limits = Limits { steps: 20_000, max_list: 1_000, max_string: 10_000 };
+                opts.limits = Limits {
+                    steps: 20_000,
+                    max_list: 1_000,
+                    max_string: 10_000,
+                };
                 if let Ok(verdict) = pack.evaluate_json(&input, &opts) {
                     prop_assert_eq!(verdict.rules_evaluated, 1);
                 }

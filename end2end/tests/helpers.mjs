@@ -37,10 +37,10 @@ export async function hydrated(page) {
   await page.waitForFunction(() => document.body.dataset.hydrated === 'true', null, { timeout: 30000 });
 }
 
-/** Fails on any serious or critical axe-core violation, listing them. */
+/** Fails on any moderate, serious or critical axe-core violation, listing them. */
 export async function assertAccessible(page, what) {
-  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa']).analyze();
-  const bad = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  const results = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']).analyze();
+  const bad = results.violations.filter((v) => ['moderate', 'serious', 'critical'].includes(v.impact));
   const summary = bad.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   assert.deepEqual(summary, [], `${what}: axe-core violations`);
 }

@@ -124,7 +124,15 @@ test('keyboard: the skip link is the first stop and moves focus to the main cont
   assert.equal(first, 'Skip to main content');
   await page.keyboard.press('Enter');
   await page.waitForFunction(() => location.hash === '#main');
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'focus is on the main content');
+  // The next Tab stop is the first control of the main content, not the navigation again.
   await page.keyboard.press('Tab');
+  const next = await page.evaluate(() => {
+    const a = document.activeElement;
+    const main = document.getElementById('main');
+    return { inMain: !!main && main !== a && main.contains(a), tag: a?.tagName, text: a?.textContent?.trim() };
+  });
+  assert.ok(next.inMain, `after the skip link, Tab reaches the main content (focus is on ${next.tag} "${next.text}")`);
   await context.close();
 });
 

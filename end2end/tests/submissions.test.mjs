@@ -47,6 +47,7 @@ test('a partner uploads the over-limit example and reads the deny finding with i
   // The list shows it.
   await page.goto(`${BASE}/submissions`);
   await page.getByRole('link', { name: 'acme-big-cache' }).first().waitFor();
+  await assertAccessible(page, 'submissions list');
 });
 
 test('a refused upload says why next to the field', async () => {
