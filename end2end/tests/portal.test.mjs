@@ -115,26 +115,32 @@ test('the sign-in page explains a wrong password and is accessible', async () =>
   await context.close();
 });
 
-test('keyboard: the skip link is the first stop and moves focus to the main content', async () => {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  await signIn(page, 'secops');
-  await page.keyboard.press('Tab');
-  const first = await page.evaluate(() => document.activeElement?.textContent);
-  assert.equal(first, 'Skip to main content');
-  await page.keyboard.press('Enter');
-  await page.waitForFunction(() => location.hash === '#main');
-  assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'focus is on the main content');
-  // The next Tab stop is the first control of the main content, not the navigation again.
-  await page.keyboard.press('Tab');
-  const next = await page.evaluate(() => {
-    const a = document.activeElement;
-    const main = document.getElementById('main');
-    return { inMain: !!main && main !== a && main.contains(a), tag: a?.tagName, text: a?.textContent?.trim() };
+for (const js of [false, true]) {
+  test(`keyboard${js ? ' after hydration' : ' without JavaScript'}: the skip link is the first stop and moves focus to the main content`, async () => {
+    const context = await browser.newContext({ javaScriptEnabled: js });
+    const page = await context.newPage();
+    await signIn(page, 'secops');
+    // A page whose main content has controls (the dashboard's has none to stop on).
+    await page.goto(`${BASE}/submissions`);
+    await page.getByRole('heading', { name: 'Submissions', level: 1 }).waitFor();
+    if (js) await hydrated(page);
+    await page.keyboard.press('Tab');
+    const first = await page.evaluate(() => document.activeElement?.textContent);
+    assert.equal(first, 'Skip to main content');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => location.hash === '#main');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'main', 'focus is on the main content');
+    // The next Tab stop is the first control of the main content, not the navigation again.
+    await page.keyboard.press('Tab');
+    const next = await page.evaluate(() => {
+      const a = document.activeElement;
+      const main = document.getElementById('main');
+      return { inMain: !!main && main !== a && main.contains(a), tag: a?.tagName, text: a?.textContent?.trim() };
+    });
+    assert.ok(next.inMain, `after the skip link, Tab reaches the main content (focus is on ${next.tag} "${next.text}")`);
+    await context.close();
   });
-  assert.ok(next.inMain, `after the skip link, Tab reaches the main content (focus is on ${next.tag} "${next.text}")`);
-  await context.close();
-});
+}
 
 test('signing out ends the session', async () => {
   const context = await browser.newContext();
