@@ -1,11 +1,17 @@
-//! Stellar's policy language side by side with Cedar and regorus on the same 22 guardrails, and
-//! on 200 and 2,000 rules generated from the same families for all three.
+//! Stellar's policy language side by side with Cedar and regorus, in one run:
+//! - the 22 reference guardrails, and 200 and 2,000 rules generated from all 28 families
+//!   (the typical case: most rules test one publisher, licence or permission, which Stellar's
+//!   rule index looks up instead of evaluating);
+//! - 22, 200 and 2,000 rules from the 6 hard families only (prefix, suffix and regex tests,
+//!   quantifiers, membership in a list fact), on inputs that fire them: the worst case;
+//! - explain mode (a reason for every rule that did not fire, which evaluates every rule) at
+//!   2,000 rules of both kinds, against the other engines' plain decisions.
 //!
 //! First it checks that all three engines return the expected verdicts (and the same verdicts
-//! as each other on the generated sets); then it times, in this one run: a decision from a
-//! prepared input, a decision end to end from the JSON text, and loading (parse + check) the
-//! 2,000-rule set. Each timed iteration decides all five reference inputs; per-decision figures
-//! are that time divided by five. Stellar's verdicts include the evidence of every finding.
+//! as each other on the generated sets); then it times a decision from a prepared input, a
+//! decision end to end from the JSON text, and loading (parse + check) the 2,000-rule set. Each
+//! timed iteration decides five inputs; per-decision figures are that time divided by five.
+//! Stellar's verdicts include the evidence of every finding.
 //!
 //! `cargo bench -p stellar-policy-bench` prints the table of medians and the ratios at the end.
 
@@ -28,60 +34,103 @@ use engines::{Cedar, Rego, Stellar};
 const SIZES: [usize; 3] = [22, 200, 2000];
 const ENGINES: [&str; 3] = ["stellar", "cedar", "regorus"];
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// The reference rules (at 22) or all families.
+    Typical,
+    /// The hard families only.
+    Hard,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Typical => "typical",
+            Kind::Hard => "hard",
+        }
+    }
+}
+
 struct Set {
     n: usize,
+    kind: Kind,
     stellar: Stellar,
     cedar: Cedar,
     rego: Rego,
-    texts: (String, String, String),
+    /// The five inputs each iteration decides.
+    inputs: Vec<(String, String)>,
 }
 
-fn load_set(n: usize) -> Set {
+fn load_set(n: usize, kind: Kind) -> Set {
     let r = stellar_policy_bench::reference();
-    if n == 22 {
+    if n == 22 && kind == Kind::Typical {
         return Set {
             n,
+            kind,
             stellar: Stellar::load(&r.stellar).unwrap(),
             cedar: Cedar::load(&r.cedar, Some(&r.cedar_schema)).unwrap(),
             rego: Rego::load(&r.rego).unwrap(),
-            texts: (String::new(), r.rego.clone(), r.cedar.clone()),
+            inputs: stellar_policy_bench::inputs(),
         };
     }
-    let (s, g, c) = stellar_policy_bench::generate(n);
+    let (s, g, c) = match kind {
+        Kind::Typical => stellar_policy_bench::generate(n),
+        Kind::Hard => stellar_policy_bench::generate_hard(n),
+    };
+    let inputs = match kind {
+        Kind::Typical => stellar_policy_bench::inputs(),
+        // Inputs that fire a hard rule each (and carry the extra permissions that do it).
+        Kind::Hard => (0..5)
+            .map(|i| {
+                let family = stellar_policy_bench::FAMILIES + i;
+                (
+                    format!("fires family {family}"),
+                    stellar_policy_bench::trigger(family, i % (n / 6).max(1)).to_string(),
+                )
+            })
+            .collect(),
+    };
     Set {
         n,
-        stellar: Stellar::load(&[("generated.spl".into(), s.clone())]).unwrap(),
+        kind,
+        stellar: Stellar::load(&[("generated.spl".into(), s)]).unwrap(),
         cedar: Cedar::load(&c, Some(&r.cedar_schema)).unwrap(),
         rego: Rego::load(&g).unwrap(),
-        texts: (s, g, c),
+        inputs,
     }
 }
 
-/// Stops the run if any engine disagrees with the expected verdicts (or with Stellar's).
-fn verify(set: &Set, inputs: &[(String, String)]) {
+/// Stops the run if any engine disagrees with the expected verdicts (or with Stellar's), or
+/// explain mode with the plain decision.
+fn verify(set: &Set) {
     let expected = stellar_policy_bench::expected();
-    for (name, json) in inputs {
+    for (name, json) in &set.inputs {
         let ours = Stellar::outcome(&set.stellar.decide_json(json).unwrap());
-        if set.n == 22 {
+        if set.n == 22 && set.kind == Kind::Typical {
             let (_, d, w) = expected.iter().find(|(n, _, _)| n == name).unwrap();
             assert_eq!(ours, (d.clone(), w.clone()), "stellar on {name}");
         }
+        if set.kind == Kind::Hard {
+            assert!(
+                !ours.0.is_empty() || !ours.1.is_empty(),
+                "{name} fires nothing"
+            );
+        }
+        let explained = set.stellar.explain_json(json).unwrap();
+        assert_eq!(Stellar::outcome(&explained), ours, "explain mode on {name}");
         assert_eq!(
-            set.cedar.decide_json(json).unwrap(),
-            ours,
-            "cedar on {name} at {}",
-            set.n
+            explained.findings.len() + explained.not_fired.len() + explained.errors.len(),
+            set.n,
+            "explain mode explains every rule"
         );
-        assert_eq!(
-            set.rego.decide_json(json).unwrap(),
-            ours,
-            "regorus on {name} at {}",
-            set.n
-        );
+        let at = format!("{name} at {} {}", set.n, set.kind.name());
+        assert_eq!(set.cedar.decide_json(json).unwrap(), ours, "cedar on {at}");
+        assert_eq!(set.rego.decide_json(json).unwrap(), ours, "regorus on {at}");
     }
     println!(
-        "verdicts agree at {} rules: stellar = cedar = regorus = expected",
-        set.n
+        "verdicts agree at {} rules ({}): stellar = stellar explain = cedar = regorus",
+        set.n,
+        set.kind.name()
     );
 }
 
@@ -92,8 +141,14 @@ fn out_dir() -> PathBuf {
     target.join("criterion-policies")
 }
 
+fn group(mode: &str, set: &Set) -> String {
+    match set.kind {
+        Kind::Typical => format!("{mode}_{}", set.n),
+        Kind::Hard => format!("{mode}_hard_{}", set.n),
+    }
+}
+
 fn main() {
-    let inputs = stellar_policy_bench::inputs();
     let mut c = Criterion::default()
         .output_directory(&out_dir())
         .sample_size(20)
@@ -121,12 +176,16 @@ fn main() {
     });
     g.finish();
 
-    let sets: Vec<Set> = SIZES.iter().map(|&n| load_set(n)).collect();
+    let sets: Vec<Set> = [Kind::Typical, Kind::Hard]
+        .into_iter()
+        .flat_map(|k| SIZES.iter().map(move |&n| load_set(n, k)))
+        .collect();
     for set in &sets {
-        verify(set, &inputs);
+        verify(set);
     }
 
     for set in &sets {
+        let inputs = &set.inputs;
         let prepared_s: Vec<_> = inputs.iter().map(|(_, j)| set.stellar.prepare(j)).collect();
         let prepared_c: Vec<_> = inputs
             .iter()
@@ -136,7 +195,7 @@ fn main() {
             .iter()
             .map(|(_, j)| Rego::prepare(j).unwrap())
             .collect();
-        let mut g = c.benchmark_group(format!("prepared_{}", set.n));
+        let mut g = c.benchmark_group(group("prepared", set));
         g.bench_function("stellar", |b| {
             b.iter(|| {
                 for f in &prepared_s {
@@ -160,24 +219,33 @@ fn main() {
         });
         g.finish();
 
-        let mut g = c.benchmark_group(format!("end_to_end_{}", set.n));
+        let mut g = c.benchmark_group(group("end_to_end", set));
         g.bench_function("stellar", |b| {
             b.iter(|| {
-                for (_, j) in &inputs {
+                for (_, j) in inputs {
                     black_box(set.stellar.decide_json(black_box(j)).unwrap());
                 }
             })
         });
+        if set.n == 2000 {
+            g.bench_function("stellar_explain", |b| {
+                b.iter(|| {
+                    for (_, j) in inputs {
+                        black_box(set.stellar.explain_json(black_box(j)).unwrap());
+                    }
+                })
+            });
+        }
         g.bench_function("cedar", |b| {
             b.iter(|| {
-                for (_, j) in &inputs {
+                for (_, j) in inputs {
                     black_box(set.cedar.decide_json(black_box(j)).unwrap());
                 }
             })
         });
         g.bench_function("regorus", |b| {
             b.iter(|| {
-                for (_, j) in &inputs {
+                for (_, j) in inputs {
                     black_box(set.rego.decide_json(black_box(j)).unwrap());
                 }
             })
@@ -197,43 +265,75 @@ fn median(group: &str, name: &str) -> Option<f64> {
     v["median"]["point_estimate"].as_f64()
 }
 
+/// Per decision, in µs.
+fn per_decision(group: &str, name: &str) -> Option<f64> {
+    median(group, name).map(|ns| ns / 5.0 / 1000.0)
+}
+
 fn report() {
-    println!("\nmedians per decision (µs; each iteration decides the 5 reference inputs)\n");
-    println!("| mode | rules | stellar | cedar | regorus | stellar/cedar | stellar/regorus |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!("\nmedians per decision (µs; each iteration decides 5 inputs)\n");
+    println!("| rules | mode | n | stellar | cedar | regorus | stellar/cedar | stellar/regorus |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
     let mut misses = Vec::new();
-    for mode in ["prepared", "end_to_end"] {
-        for n in SIZES {
-            let group = format!("{mode}_{n}");
-            let t: Vec<Option<f64>> = ENGINES
-                .iter()
-                .map(|e| median(&group, e).map(|ns| ns / 5.0 / 1000.0))
-                .collect();
-            let (Some(s), Some(ce), Some(r)) = (t[0], t[1], t[2]) else {
-                continue;
-            };
-            println!(
-                "| {mode} | {n} | {s:.2} | {ce:.2} | {r:.2} | {:.3} | {:.3} |",
-                s / ce,
-                s / r
-            );
-            if s >= ce.min(r) {
-                misses.push(format!(
-                    "{mode} at {n} rules: not ahead of the fastest anchor"
-                ));
-            }
-            if mode == "end_to_end" {
-                let limit = match n {
-                    22 => Some(10.0),
-                    2000 => Some(100.0),
-                    _ => None,
+    for kind in ["typical", "hard"] {
+        for mode in ["prepared", "end_to_end"] {
+            for n in SIZES {
+                let group = match kind {
+                    "typical" => format!("{mode}_{n}"),
+                    _ => format!("{mode}_hard_{n}"),
                 };
-                if let Some(l) = limit
-                    && s > l
-                {
-                    misses.push(format!("end to end at {n} rules: {s:.1} µs > {l} µs"));
+                let t: Vec<Option<f64>> = ENGINES.iter().map(|e| per_decision(&group, e)).collect();
+                let (Some(s), Some(ce), Some(r)) = (t[0], t[1], t[2]) else {
+                    continue;
+                };
+                println!(
+                    "| {kind} | {mode} | {n} | {s:.2} | {ce:.2} | {r:.2} | {:.3} | {:.3} |",
+                    s / ce,
+                    s / r
+                );
+                if s >= ce.min(r) {
+                    misses.push(format!(
+                        "{kind} {mode} at {n} rules: not ahead of the fastest anchor"
+                    ));
+                }
+                if mode == "end_to_end" {
+                    let limit = match (kind, n) {
+                        ("typical", 22) => Some(10.0),
+                        ("typical", 2000) => Some(100.0),
+                        ("hard", 22) => Some(5.0),
+                        ("hard", 2000) => Some(60.0),
+                        _ => None,
+                    };
+                    if let Some(l) = limit
+                        && s > l
+                    {
+                        misses.push(format!(
+                            "{kind} end to end at {n} rules: {s:.1} µs > {l} µs"
+                        ));
+                    }
                 }
             }
+        }
+    }
+    println!("\nexplain mode at 2,000 rules, end to end (µs per decision)\n");
+    println!("| rules | stellar explain | stellar | regorus | explain/regorus |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    for (kind, group) in [
+        ("typical", "end_to_end_2000"),
+        ("hard", "end_to_end_hard_2000"),
+    ] {
+        let (Some(x), Some(s), Some(r)) = (
+            per_decision(group, "stellar_explain"),
+            per_decision(group, "stellar"),
+            per_decision(group, "regorus"),
+        ) else {
+            continue;
+        };
+        println!("| {kind} | {x:.1} | {s:.1} | {r:.1} | {:.3} |", x / r);
+        if x > r {
+            misses.push(format!(
+                "{kind} explain mode at 2,000 rules: {x:.0} µs > regorus's plain decision {r:.0} µs"
+            ));
         }
     }
     let load: Vec<Option<f64>> = ["stellar", "cedar", "regorus", "regorus_compiled"]

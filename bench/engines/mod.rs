@@ -78,6 +78,13 @@ impl Stellar {
         self.pack.evaluate_json(json, &self.options).ok()
     }
 
+    /// A verdict in explain mode: also, for every rule that did not fire, why.
+    pub fn explain_json(&self, json: &str) -> Option<dsl::Verdict> {
+        let mut options = self.options;
+        options.explain = true;
+        self.pack.evaluate_json(json, &options).ok()
+    }
+
     pub fn outcome(v: &dsl::Verdict) -> Outcome {
         let ids = |e| v.fired(e).into_iter().map(str::to_owned).collect();
         (ids(dsl::Effect::Deny), ids(dsl::Effect::Warn))
@@ -173,6 +180,54 @@ impl Cedar {
             .iter()
             .filter_map(|p| p.strip_prefix("net:").map(str::to_owned))
             .collect();
+        // What the generated hard families test, derived here (Cedar has no prefix, suffix or
+        // regex test over set elements, nor counting).
+        let offregion: Vec<i64> = perms
+            .iter()
+            .filter_map(|p| {
+                let rest = p.strip_suffix(".example.com")?;
+                let (_, digits) = rest.rsplit_once(".region")?;
+                let k: i64 = digits.parse().ok()?;
+                (k.to_string() == digits
+                    && p.strip_prefix("net:").unwrap_or(p) != format!("api.region{k}.example.com"))
+                .then_some(k)
+            })
+            .collect();
+        let net_regions: Vec<String> = perms
+            .iter()
+            .filter_map(|p| {
+                let label = p.strip_prefix("net:")?.split_once('.')?.0;
+                let digits = label.strip_prefix("region")?;
+                (!digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+                    .then(|| label.to_owned())
+            })
+            .collect();
+        let name_pattern_hits: Vec<i64> = ["miner-v", "jack-v"]
+            .iter()
+            .filter_map(|prefix| name.strip_prefix(prefix))
+            .filter(|digits| !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()))
+            .flat_map(|digits| {
+                (1..=digits.len()).filter_map(move |n| {
+                    let head = &digits[..n];
+                    head.parse::<i64>().ok().filter(|k| k.to_string() == head)
+                })
+            })
+            .collect();
+        let vendor_licenses: Vec<String> = licenses
+            .iter()
+            .filter_map(|l| {
+                Some(
+                    l.strip_prefix("LicenseRef-vendor")?
+                        .split_once('-')?
+                        .0
+                        .to_owned(),
+                )
+            })
+            .collect();
+        let fs_perm_count = perms.iter().filter(|p| p.starts_with("fs:")).count() as i64;
+        let longs = |items: &[i64]| {
+            RestrictedExpression::new_set(items.iter().map(|k| RestrictedExpression::new_long(*k)))
+        };
         let set = |items: &[String]| {
             RestrictedExpression::new_set(
                 items
@@ -244,6 +299,14 @@ impl Cedar {
                 RestrictedExpression::new_long(encode_version(&s(&v["compat"]["max_host"]))),
             ),
             ("licenses".to_owned(), set(&licenses)),
+            ("offregion".to_owned(), longs(&offregion)),
+            ("net_regions".to_owned(), set(&net_regions)),
+            ("name_pattern_hits".to_owned(), longs(&name_pattern_hits)),
+            ("vendor_licenses".to_owned(), set(&vendor_licenses)),
+            (
+                "fs_perm_count".to_owned(),
+                RestrictedExpression::new_long(fs_perm_count),
+            ),
             (
                 "signatures".to_owned(),
                 RestrictedExpression::new_long(v["signatures"].as_i64().unwrap_or(0)),
@@ -317,8 +380,12 @@ impl Rego {
             &[REGO_ENTRY],
         )
         .map_err(|e| e.to_string())?;
+        // As regorus documents its VM: load the program, then the data document (empty here:
+        // the policy carries its lists), then an input per evaluation.
         let mut vm = RegoVM::new();
         vm.load_program(program.clone());
+        vm.set_data(regorus::Value::new_object())
+            .map_err(|e| e.to_string())?;
         // The same order of budget as Stellar's default step limit.
         vm.set_max_instructions(10_000_000);
         Ok(Rego {

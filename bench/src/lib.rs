@@ -9,8 +9,13 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-/// The number of rule families (the reference guardrails).
+/// The number of rule families of the reference guardrails.
 pub const FAMILIES: usize = 22;
+/// The families a rule index cannot skip: every variant must be evaluated on every input
+/// (prefix, suffix and regex tests, quantifiers, membership in a list fact).
+pub const HARD_FAMILIES: usize = 6;
+/// Every family: the reference ones, then the hard ones.
+pub const ALL_FAMILIES: usize = FAMILIES + HARD_FAMILIES;
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -201,9 +206,9 @@ fn variant(family: usize, k: usize) -> Variant {
                     format!(
                         "some p in input.permissions\n\tendswith(p, \".region{k}.example.com\")\n\tnot trim_prefix(p, \"net:\") in {{\"api.{host}\"}}"
                     ),
-                    format!(
-                        "resource.permissions.containsAny([\"net:evil.{host}\", \"net:cdn.{host}\"])"
-                    ),
+                    // Cedar cannot look inside set elements: the adapter derives the regions
+                    // with a permission off their API host (`offregion`).
+                    format!("resource.offregion.contains({k})"),
                 )
             }
         }
@@ -467,6 +472,56 @@ fn variant(family: usize, k: usize) -> Variant {
                 format!("resource.max_host < {}", 2_000_000 + 1000 * minor + patch),
             )
         }
+        22 => (
+            "net_region",
+            "deny",
+            format!("any(p in input.permissions where starts_with(p, \"net:region{k}.\"))"),
+            format!("some p in input.permissions\n\tstartswith(p, \"net:region{k}.\")"),
+            format!("resource.net_regions.contains(\"region{k}\")"),
+        ),
+        23 => (
+            "name_suffix",
+            "warn",
+            format!("ends_with(input.name, \"-ext{k}\")"),
+            format!("endswith(input.name, \"-ext{k}\")"),
+            format!("resource.name like \"*-ext{k}\""),
+        ),
+        24 => (
+            "name_pattern",
+            "deny",
+            format!("matches(input.name, r\"^(miner|jack)-v{k}[0-9]*$\")"),
+            format!("regex.match(`^(miner|jack)-v{k}[0-9]*$`, input.name)"),
+            format!("resource.name_pattern_hits.contains({k})"),
+        ),
+        25 => (
+            "vendor_license",
+            "warn",
+            format!(
+                "any(l in input.sbom.licenses where starts_with(l, \"LicenseRef-vendor{k}-\"))"
+            ),
+            format!("some l in input.sbom.licenses\n\tstartswith(l, \"LicenseRef-vendor{k}-\")"),
+            format!("resource.vendor_licenses.contains(\"{k}\")"),
+        ),
+        26 => (
+            "feature_flag",
+            "warn",
+            format!("\"cap:feature{k}\" in input.permissions"),
+            format!("\"cap:feature{k}\" in input.permissions"),
+            format!("resource.permissions.contains(\"cap:feature{k}\")"),
+        ),
+        27 => (
+            "many_fs_permissions",
+            "deny",
+            format!(
+                "count(p in input.permissions where starts_with(p, \"fs:\")) > {}",
+                3 + k
+            ),
+            format!(
+                "count([p | some p in input.permissions; startswith(p, \"fs:\")]) > {}",
+                3 + k
+            ),
+            format!("resource.fs_perm_count > {}", 3 + k),
+        ),
         _ => {
             if k == 0 {
                 ("compat_range_invalid", "deny",
@@ -503,15 +558,39 @@ fn variant(family: usize, k: usize) -> Variant {
     }
 }
 
-/// A generated set of `n` rules in the three languages: (Stellar pack, Rego policy, Cedar policies).
+/// A generated set of `n` rules in the three languages: (Stellar pack, Rego policy, Cedar
+/// policies). Rule `i` is variant `i / 28` of family `i % 28`: the 22 reference families and the
+/// 6 hard ones, as a large real rule set mixes them (the typical case).
 pub fn generate(n: usize) -> (String, String, String) {
+    generate_from(n, &(0..ALL_FAMILIES).collect::<Vec<_>>())
+}
+
+/// A generated set of `n` rules from the hard families only (the honest worst case): no rule
+/// can be skipped by an index on any input.
+pub fn generate_hard(n: usize) -> (String, String, String) {
+    generate_from(n, &(FAMILIES..ALL_FAMILIES).collect::<Vec<_>>())
+}
+
+/// The rule id of variant `k` of family `family`.
+pub fn rule_id(family: usize, k: usize) -> String {
+    let v = variant(family, k);
+    v.stellar
+        .trim_start_matches("rule ")
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A generated set of `n` rules cycling over `families`.
+pub fn generate_from(n: usize, families: &[usize]) -> (String, String, String) {
     let mut stellar = String::from("pack \"generated\" version \"1.0.0\" language 1\n\n");
     let mut rego = String::from("package guardrails\n\nimport rego.v1\n\n");
     let mut cedar = String::from(
         "@id(\"allow_baseline\")\npermit (principal, action == Action::\"submit\", resource);\n\n",
     );
     for i in 0..n {
-        let v = variant(i % FAMILIES, i / FAMILIES);
+        let v = variant(families[i % families.len()], i / families.len());
         stellar.push_str(&v.stellar);
         rego.push_str(&v.rego);
         cedar.push_str(&v.cedar);
@@ -521,6 +600,162 @@ pub fn generate(n: usize) -> (String, String, String) {
         "decision := {{\"allow\": count(deny) == 0, \"deny\": deny, \"warn\": warn}}"
     );
     (stellar, rego, cedar)
+}
+
+/// An input that fires variant `k` of `family`: the clean reference input, changed just
+/// enough. The agreement test runs all three engines on one for every family and several `k`,
+/// so that a variant on which the engines would disagree cannot hide behind inputs that never
+/// fire it.
+pub fn trigger(family: usize, k: usize) -> serde_json::Value {
+    use serde_json::json;
+    let mut v: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("policies/marketplace/inputs/clean.json"))
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let publisher = format!("pub{k}");
+    let tier = format!("tier{k}");
+    let k64 = k as i64;
+    let push = |v: &mut serde_json::Value, perm: String| {
+        if let Some(a) = v["permissions"].as_array_mut() {
+            a.push(json!(perm));
+        }
+    };
+    match family {
+        0 => v["resources"]["memory_mb"] = json!(513 + 100 * k64),
+        1 => v["resources"]["cpu_millis"] = json!(2001 + 100 * k64),
+        2 => v["resources"]["wasm_size_kb"] = json!(10241 + 100 * k64),
+        3 => v["resources"]["wasm_size_kb"] = json!(5121 + 100 * k64),
+        4 => {
+            v["publisher"]["tier"] = json!(if k == 0 { "community".to_owned() } else { tier });
+            v["resources"]["memory_mb"] = json!(300);
+        }
+        5 => push(
+            &mut v,
+            if k == 0 {
+                "proc:exec".into()
+            } else {
+                format!("custom:perm{k}")
+            },
+        ),
+        6 => push(
+            &mut v,
+            if k == 0 {
+                "net:evil.example.org".into()
+            } else {
+                format!("net:cdn.region{k}.example.com")
+            },
+        ),
+        7 => {
+            for i in 0..(9 + k) {
+                push(&mut v, format!("kv:slot{i}"));
+            }
+        }
+        8 => {
+            push(
+                &mut v,
+                if k == 0 {
+                    "fs:write".into()
+                } else {
+                    format!("fs:write{k}")
+                },
+            );
+            v["publisher"]["verified"] = json!(false);
+            v["signatures"] = json!(3);
+        }
+        9 => {
+            v["signatures"] = json!(0);
+            if k > 0 {
+                v["publisher"]["id"] = json!(publisher);
+            }
+        }
+        10 => {
+            v["publisher"]["verified"] = json!(false);
+            v["signatures"] = json!(1);
+            if k > 0 {
+                v["publisher"]["tier"] = json!(tier);
+            }
+        }
+        11 => {
+            v["publisher"]["verified"] = json!(false);
+            v["signatures"] = json!(3);
+            if k > 0 {
+                v["publisher"]["id"] = json!(publisher);
+            }
+        }
+        12 => {
+            v["publisher"]["id"] = json!(if k == 0 {
+                "evil-corp".to_owned()
+            } else {
+                format!("blocked{k}-a")
+            })
+        }
+        13 => {
+            v["sbom"]["licenses"] = json!([if k == 0 {
+                "GPL-3.0".to_owned()
+            } else {
+                format!("LIC-{k}")
+            }])
+        }
+        14 => {
+            v["sbom"]["licenses"] = json!([]);
+            if k > 0 {
+                v["publisher"]["id"] = json!(publisher);
+            }
+        }
+        15 => {
+            v["name"] = json!(if k == 0 {
+                "Bad Name!".to_owned()
+            } else {
+                format!("evil{k}-thing")
+            })
+        }
+        16 => {
+            v["name"] = json!(if k == 0 {
+                "official-tool".to_owned()
+            } else {
+                format!("official{k}-tool")
+            });
+            v["publisher"]["tier"] = json!("community");
+        }
+        17 => {
+            v["version"] = json!("1.0");
+            if k > 0 {
+                v["publisher"]["id"] = json!(publisher);
+            }
+        }
+        18 => {
+            v["version"] = json!("0.3.1");
+            if k > 0 {
+                v["publisher"]["tier"] = json!(tier);
+            }
+        }
+        19 => v["compat"]["min_host"] = json!(format!("2.{}.1", 5 + k)),
+        20 => {
+            v["compat"]["max_host"] = json!(if k == 0 {
+                "2.4.9".to_owned()
+            } else {
+                format!("1.9.{k}")
+            })
+        }
+        21 => {
+            v["compat"]["min_host"] = json!("3.1.0");
+            if k > 0 {
+                v["publisher"]["id"] = json!(publisher);
+            }
+        }
+        22 => push(&mut v, format!("net:region{k}.example.com")),
+        23 => v["name"] = json!(format!("acme-logger-ext{k}")),
+        24 => v["name"] = json!(format!("miner-v{k}7")),
+        25 => v["sbom"]["licenses"] = json!(["MIT", format!("LicenseRef-vendor{k}-pro")]),
+        26 => push(&mut v, format!("cap:feature{k}")),
+        _ => {
+            for i in 0..(4 + k) {
+                push(&mut v, format!("fs:read{i}"));
+            }
+        }
+    }
+    v
 }
 
 #[cfg(test)]
@@ -536,7 +771,16 @@ mod tests {
         );
         assert_eq!(r.matches(" contains \"").count(), 200);
         assert_eq!(c.matches("forbid (").count(), 200);
-        assert!(s.contains("rule mem_limit_9 {"));
+        assert!(s.contains("rule mem_limit_7 {"));
+    }
+
+    #[test]
+    fn hard_sets_use_only_the_hard_families() {
+        let (s, _, _) = generate_hard(12);
+        assert!(s.contains("rule net_region {") && s.contains("rule many_fs_permissions_1 {"));
+        assert!(!s.contains("mem_limit"));
+        assert_eq!(rule_id(0, 3), "mem_limit_3");
+        assert_eq!(rule_id(27, 0), "many_fs_permissions");
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub use ast::{Decision, Effect, Mode, Severity};
 pub use check::{CheckOptions, Checked};
 pub use diag::{Code, Diagnostic, Level};
 pub use eval::{EvalError, Limits};
+pub use explain::Text;
 pub use span::{FileId, Sources, Span};
 pub use types::{Schema, Type};
 pub use value::{InputError, Value};
@@ -41,7 +42,9 @@ pub use verdict::{Finding, Location, Verdict};
 use crate::ast::{File, Item, WaiverSubject};
 use crate::check::{CompiledPart, CompiledTemplate, TestSource};
 use crate::eval::Evaluator;
-use crate::explain::Tracer;
+use std::sync::{Arc, OnceLock};
+
+use crate::explain::{Texts, Tracer};
 use crate::verdict::{AppliedWaiver, NotFired, PackRef, RuleFailure};
 
 /// Largest facts document accepted, in bytes.
@@ -161,9 +164,11 @@ pub fn load(
             .map(|r| location_in(&sources, r.id_span))
             .collect();
         let index = index::RuleIndex::build(checked.rules.iter().map(|r| &r.when));
+        let texts = checked.rules.iter().map(|_| OnceLock::new()).collect();
         Pack {
             sources: std::sync::Arc::clone(&sources),
             index,
+            texts,
             checked,
             schema: options.schema.clone(),
             locations,
@@ -223,12 +228,15 @@ pub struct Pack {
     paths: usize,
     /// Which rules a decision needs to evaluate.
     index: index::RuleIndex,
+    /// What evidence says about each rule's condition, computed the first time it is traced
+    /// and shared by the pack's clones.
+    texts: Arc<[OnceLock<Texts>]>,
 }
 
 fn location_in(sources: &Sources, span: Span) -> Location {
     let (file, (line, column)) = match sources.get(span.file) {
-        Some(f) => (f.name.clone(), f.line_col(span.start as usize)),
-        None => (String::new(), (0, 0)),
+        Some(f) => (Text::from(f.name.as_str()), f.line_col(span.start as usize)),
+        None => (Text::from(""), (0, 0)),
     };
     Location { file, line, column }
 }
@@ -282,7 +290,7 @@ impl Pack {
             .get(index)
             .cloned()
             .unwrap_or_else(|| Location {
-                file: String::new(),
+                file: Text::from(""),
                 line: 0,
                 column: 0,
             })
@@ -358,6 +366,7 @@ impl Pack {
     /// Evaluates every rule on the facts. Deterministic, bounded, and never panics.
     pub fn evaluate(&self, facts: &Value, options: &EvalOptions) -> Verdict {
         let mut ev = Evaluator::with_paths(facts, options.limits, self.paths);
+        let mut rendered: Vec<Option<Text>> = Vec::new();
         let mut findings = Vec::new();
         let mut errors = Vec::new();
         let mut not_fired = Vec::new();
@@ -366,7 +375,9 @@ impl Pack {
         // Explain mode looks at every rule; a decision only at those the index lets through.
         let selected: Option<Vec<u32>> = (!options.explain).then(|| self.index.candidates(facts));
         let mut next = 0usize;
-        for (index, rule) in self.checked.rules.iter().enumerate() {
+        // One cell of texts per rule (see `texts`).
+        let rules = self.checked.rules.iter().zip(self.texts.iter());
+        for (index, (rule, cell)) in rules.enumerate() {
             if let Some(sel) = &selected {
                 // Rules the index skipped cannot fire (see `index`).
                 if sel.get(next) != Some(&(index as u32)) {
@@ -374,64 +385,60 @@ impl Pack {
                 }
                 next += 1;
             }
+            let failure = |error: String| RuleFailure {
+                rule: rule.id.clone(),
+                effect: rule.effect,
+                mode: rule.mode,
+                error,
+                location: self.rule_location(index),
+            };
             if exhausted {
-                errors.push(RuleFailure {
-                    rule: rule.id.clone(),
-                    effect: rule.effect,
-                    mode: rule.mode,
-                    error: "not evaluated: the evaluation budget was exhausted by earlier rules"
-                        .into(),
-                    location: self.rule_location(index),
-                });
+                errors.push(failure(
+                    "not evaluated: the evaluation budget was exhausted by earlier rules".into(),
+                ));
                 continue;
             }
             evaluated += 1;
-            let fired = ev.eval_bool(&rule.when);
-            let fired = match fired {
-                Ok(b) => b,
+            // A decision tests the condition and collects evidence only for rules that fired;
+            // explain mode collects it for every rule, in the same pass.
+            let texts = || cell.get_or_init(|| Texts::build(&self.sources, &rule.id, &rule.when));
+            let traced = if options.explain {
+                Tracer {
+                    ev: &mut ev,
+                    sources: &self.sources,
+                    texts: texts(),
+                    rendered: &mut rendered,
+                }
+                .condition(&rule.when, true)
+            } else {
+                match ev.eval_bool(&rule.when) {
+                    Ok(false) => continue,
+                    Ok(true) => Tracer {
+                        ev: &mut ev,
+                        sources: &self.sources,
+                        texts: texts(),
+                        rendered: &mut rendered,
+                    }
+                    .condition(&rule.when, true)
+                    .map(|(_, e)| (true, e)),
+                    Err(e) => Err(e),
+                }
+            };
+            let (fired, evidence) = match traced {
+                Ok(t) => t,
                 Err(e) => {
                     exhausted = matches!(e, EvalError::StepBudget { .. });
                     let at = e
                         .span()
                         .map(|s| format!(" (at {})", self.location(s)))
                         .unwrap_or_default();
-                    errors.push(RuleFailure {
-                        rule: rule.id.clone(),
-                        effect: rule.effect,
-                        mode: rule.mode,
-                        error: format!("{e}{at}"),
-                        location: self.rule_location(index),
-                    });
-                    continue;
-                }
-            };
-            if !fired && !options.explain {
-                continue;
-            }
-            // Evidence is collected only where it is shown: for rules that fired, and in explain
-            // mode for the others.
-            let traced = Tracer {
-                ev: &mut ev,
-                sources: &self.sources,
-            }
-            .condition(&rule.when, true);
-            let evidence = match traced {
-                Ok((_, e)) => e,
-                Err(e) => {
-                    exhausted = matches!(e, EvalError::StepBudget { .. });
-                    errors.push(RuleFailure {
-                        rule: rule.id.clone(),
-                        effect: rule.effect,
-                        mode: rule.mode,
-                        error: e.to_string(),
-                        location: self.rule_location(index),
-                    });
+                    errors.push(failure(format!("{e}{at}")));
                     continue;
                 }
             };
             if !fired {
                 not_fired.push(NotFired {
-                    rule: rule.id.clone(),
+                    rule: texts().id.clone(),
                     location: self.rule_location(index),
                     stopped_by: evidence,
                 });

@@ -4,12 +4,12 @@
 use serde::Serialize;
 
 use crate::ast::{Decision, Effect, Mode, Severity};
-use crate::explain::Evidence;
+use crate::explain::{Evidence, Text};
 
 /// A source location for people and tools.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
-    pub file: String,
+    pub file: Text,
     pub line: usize,
     pub column: usize,
 }
@@ -80,7 +80,7 @@ pub struct RuleFailure {
 /// In explain mode: a rule that did not fire, and the condition that stopped it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NotFired {
-    pub rule: String,
+    pub rule: Text,
     pub location: Location,
     pub stopped_by: Vec<Evidence>,
 }

@@ -508,6 +508,15 @@ fn condition() -> impl Strategy<Value = String> {
             "any(l in input.sbom.licenses where l == \"MIT\") and input.signatures < 3".to_owned()
         ),
         Just("input.signatures < 4 and input.publisher.tier == \"community\"".to_owned()),
+        "[a-z0-9]{0,2}".prop_map(|s| format!("ends_with(input.name, \"{s}\")")),
+        "[a-z]{0,2}"
+            .prop_map(|s| format!("starts_with(input.name, \"{s}\") and input.signatures < 3")),
+        "[a-z.]{0,2}".prop_map(|s| format!(
+            "any(p in input.permissions where ends_with(p, \"{s}\") and contains(p, \":\"))"
+        )),
+        Just("matches(input.name, r\"^(a|b[0-9])[a-z]\")".to_owned()),
+        Just("any(p in input.permissions where matches(p, r\"^(net|fs):[a-c]\"))".to_owned()),
+        Just("\"fs:a\" in input.permissions".to_owned()),
     ];
     atom.prop_recursive(4, 24, 2, |inner| {
         prop_oneof![

@@ -125,7 +125,7 @@ fn findings_carry_evidence_and_what_would_pass() {
         mem.evidence[0].would_pass.as_deref(),
         Some("input.resources.memory_mb ≤ max_memory_mb (512)")
     );
-    assert_eq!(mem.location.file, "guardrails.spl");
+    assert_eq!(&*mem.location.file, "guardrails.spl");
     let blocked = verdict
         .findings
         .iter()
@@ -163,8 +163,8 @@ fn a_quantifier_names_every_element_that_made_it_true() {
     let named: Vec<&str> = net
         .evidence
         .iter()
-        .filter(|e| e.expr == "p")
-        .map(|e| e.value.as_str())
+        .filter(|e| &*e.expr == "p")
+        .map(|e| &*e.value)
         .collect();
     assert_eq!(
         named,
@@ -186,7 +186,7 @@ fn explain_mode_says_which_condition_stopped_each_rule() {
     let community = verdict
         .not_fired
         .iter()
-        .find(|n| n.rule == "community_memory")
+        .find(|n| &*n.rule == "community_memory")
         .unwrap();
     assert_eq!(
         community.stopped_by[0].text(),
