@@ -7,6 +7,10 @@
 //! - [`calendar`]: allow and freeze windows, one-off or recurring (cron, duration, time zone);
 //!   deny wins over allow.
 //! - [`layout`]: the in-toto layout a pipeline implies for a release.
+//! - [`rollout`]: a rollout's analysis — cohorts merged over a window, the facts rollback rules
+//!   judge, and what a verdict does to the rollout (roll back, hold, pause, advance, finish).
+//! - [`scenario`] and [`simulate`]: how versions behave on a simulated fleet, and a scenario
+//!   played against rollback rules without a server (`stellar rollout simulate`).
 //!
 //! **Boundary:** no IO, no database, no clock of its own (every function takes `now`). The
 //! server stores releases and applies the engine's actions, one transaction each; the command
@@ -15,4 +19,7 @@
 pub mod calendar;
 pub mod engine;
 pub mod layout;
+pub mod rollout;
+pub mod scenario;
+pub mod simulate;
 pub mod spec;

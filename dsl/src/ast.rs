@@ -34,6 +34,8 @@ pub struct PackDecl {
     pub name: Node<String>,
     pub version: Node<String>,
     pub language: Node<u64>,
+    /// The facts the pack judges (`facts rollout`); a submission's when absent.
+    pub facts: Option<Node<String>>,
     pub span: Loc,
 }
 

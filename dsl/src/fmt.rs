@@ -359,12 +359,16 @@ impl Formatter<'_> {
     fn item(&mut self, item: &Item) {
         match item {
             Item::Pack(p) => {
-                let s = format!(
+                let mut s = format!(
                     "pack {} version {} language {}",
                     string_literal(&p.name.node),
                     string_literal(&p.version.node),
                     p.language.node
                 );
+                if let Some(f) = &p.facts {
+                    s.push_str(" facts ");
+                    s.push_str(&f.node);
+                }
                 self.line("", &s);
             }
             Item::Import(i) => self.line("", &format!("import {}", string_literal(&i.node))),

@@ -165,12 +165,13 @@ pub fn load(
             .collect();
         let index = index::RuleIndex::build(checked.rules.iter().map(|r| &r.when));
         let texts = checked.rules.iter().map(|_| OnceLock::new()).collect();
+        let schema = checked.schema.clone();
         Pack {
             sources: std::sync::Arc::clone(&sources),
             index,
             texts,
             checked,
-            schema: options.schema.clone(),
+            schema,
             locations,
             paths: paths.len(),
         }

@@ -389,6 +389,7 @@ fn rule_name(rule: Rule) -> Option<&'static str> {
         Rule::field_access => "`.field`",
         Rule::kw_version => "`version`",
         Rule::kw_language => "`language`",
+        Rule::kw_facts => "`facts`",
         Rule::kw_in => "`in`",
         Rule::kw_where => "`where`",
         Rule::kw_file => "`file`",
@@ -532,10 +533,15 @@ impl Lower<'_> {
                 let name = self.string(it.next()?);
                 let version = self.string(it.next()?);
                 let lang = self.int(it.next()?);
+                let facts = it.next().map(|w| {
+                    let span = self.span(&w);
+                    Node::new(w.as_str().to_owned(), span)
+                });
                 Item::Pack(PackDecl {
                     name,
                     version,
                     language: Node::new(u64::try_from(lang.node).unwrap_or(0), lang.span),
+                    facts,
                     span: span.into(),
                 })
             }
@@ -1067,6 +1073,7 @@ fn is_kw(rule: Rule) -> bool {
         Rule::kw_pack
             | Rule::kw_version
             | Rule::kw_language
+            | Rule::kw_facts
             | Rule::kw_import
             | Rule::kw_const
             | Rule::kw_set

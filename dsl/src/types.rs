@@ -121,6 +121,8 @@ fn record(name: &str, fields: Vec<Field>) -> Type {
 /// The facts a policy judges: the root record type and how waivers find their subject.
 #[derive(Debug, Clone)]
 pub struct Schema {
+    /// The name a pack header gives it (`facts rollout`).
+    pub name: &'static str,
     pub root: Type,
     /// Path of the field that names the plugin (`name`).
     pub plugin_field: Vec<String>,
@@ -400,9 +402,118 @@ impl Schema {
             ],
         );
         Schema {
+            name: "submission",
             root,
             plugin_field: vec!["name".into()],
             publisher_field: vec!["publisher".into(), "id".into()],
+        }
+    }
+
+    /// The names a pack header may give (`facts NAME`).
+    pub const NAMES: [&'static str; 2] = ["submission", "rollout"];
+
+    /// The schema a pack header names.
+    pub fn named(name: &str) -> Option<Schema> {
+        match name {
+            "submission" => Some(Schema::submission()),
+            "rollout" => Some(Schema::rollout()),
+            _ => None,
+        }
+    }
+
+    /// The facts of one analysis interval of a rollout: the canary cohort (hosts told to run
+    /// the new version) and the baseline cohort (hosts still on the version it replaces),
+    /// measured over the same window, and where the rollout stands. Rates are integers in basis
+    /// points (1 % = 100) and latencies whole milliseconds, so that thresholds are exact; a
+    /// cohort with no samples has rates and latencies of 0 and says so in `samples`.
+    pub fn rollout() -> Schema {
+        let cohort = |name: &str| {
+            record(
+                name,
+                vec![
+                    field("version", Type::Str, "The version this cohort runs"),
+                    field("hosts", Type::Int, "Hosts that reported in the window"),
+                    field(
+                        "silent_hosts",
+                        Type::Int,
+                        "Hosts of the cohort that did not report in the window",
+                    ),
+                    field("samples", Type::Int, "Invocations in the window"),
+                    field("errors", Type::Int, "Invocations that returned an error"),
+                    field(
+                        "crashes",
+                        Type::Int,
+                        "Invocations that trapped or were killed",
+                    ),
+                    field(
+                        "error_rate_bp",
+                        Type::Int,
+                        "Errors per 10,000 invocations (0 without samples)",
+                    ),
+                    field(
+                        "crash_rate_bp",
+                        Type::Int,
+                        "Crashes per 10,000 invocations (0 without samples)",
+                    ),
+                    field("p50_ms", Type::Int, "Median latency, in milliseconds"),
+                    field(
+                        "p95_ms",
+                        Type::Int,
+                        "95th percentile latency, in milliseconds",
+                    ),
+                    field(
+                        "p99_ms",
+                        Type::Int,
+                        "99th percentile latency, in milliseconds",
+                    ),
+                ],
+            )
+        };
+        let root = record(
+            "rollout",
+            vec![
+                field("plugin", Type::Str, "The plugin being rolled out"),
+                field("publisher", Type::Str, "Its publisher's id"),
+                field(
+                    "first_release",
+                    Type::Bool,
+                    "Whether no earlier version is generally available (the baseline is empty)",
+                ),
+                field("step", Type::Int, "The current step, from 1"),
+                field("steps", Type::Int, "How many steps the rollout has"),
+                field(
+                    "weight",
+                    Type::Int,
+                    "Percent of hosts told to run the new version",
+                ),
+                field(
+                    "minutes_in_step",
+                    Type::Int,
+                    "Minutes since the current step began",
+                ),
+                field(
+                    "window_minutes",
+                    Type::Int,
+                    "Length of the window both cohorts are measured over",
+                ),
+                field(
+                    "inconclusive_intervals",
+                    Type::Int,
+                    "Consecutive earlier intervals that were inconclusive",
+                ),
+                field("canary", cohort("canary"), "Hosts running the new version"),
+                field(
+                    "baseline",
+                    cohort("baseline"),
+                    "Hosts running the version it replaces, over the same window",
+                ),
+            ],
+        );
+        Schema {
+            name: "rollout",
+            root,
+            plugin_field: vec!["plugin".into()],
+            publisher_field: vec!["publisher".into()],
         }
     }
 

@@ -158,8 +158,30 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
         }
     };
 
+    // The facts the rules are checked against: the header's `facts NAME`, else the caller's.
+    let named = headers.first().and_then(|h| h.facts.as_ref());
+    let schema = match named {
+        None => options.schema.clone(),
+        Some(n) => match Schema::named(&n.node) {
+            Some(s) => s,
+            None => {
+                let d = err(
+                    Code::PackHeader,
+                    n.span,
+                    format!("`{}` is not a kind of facts", n.node),
+                )
+                .label("unknown facts");
+                let known = Schema::NAMES.join(", ");
+                diags.push(match did_you_mean(&n.node, Schema::NAMES) {
+                    Some(s) => d.help(format!("{s} (the kinds are: {known})")),
+                    None => d.help(format!("the kinds of facts are: {known}")),
+                });
+                options.schema.clone()
+            }
+        },
+    };
     let mut ck = Checker {
-        schema: &options.schema,
+        schema: &schema,
         diags,
         globals,
         scopes: Vec::new(),
@@ -619,6 +641,7 @@ pub fn check(files: &[File], options: &CheckOptions) -> Checked {
     diagnostics.dedup();
     Checked {
         header,
+        schema,
         rules: compiled_rules,
         waivers: compiled_waivers,
         tests: compiled_tests,

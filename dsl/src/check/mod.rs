@@ -120,6 +120,8 @@ pub enum TestSource {
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub header: Option<Header>,
+    /// The facts the pack judges (named by its header, else the caller's default).
+    pub schema: Schema,
     pub rules: Vec<Rule>,
     pub waivers: Vec<Waiver>,
     pub tests: Vec<Test>,

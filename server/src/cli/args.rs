@@ -68,6 +68,9 @@ pub enum Command {
     /// Pipeline specs: check a file offline; publish, show and list versions on a server.
     #[command(subcommand)]
     Pipeline(PipelineCommand),
+    /// Rollouts: play a scenario against rollback rules offline.
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
 }
 
 /// Where the database is.
@@ -420,8 +423,13 @@ pub enum PolicyCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Print the fact schema as JSON Schema.
-    Schema,
+    /// Print a fact schema as JSON Schema.
+    Schema {
+        /// Which facts: a submission's (what the marketplace pack judges) or a rollout
+        /// interval's (what rollback rules judge, `facts rollout` in a pack's header).
+        #[arg(long, value_enum, default_value_t = FactsKind::Submission)]
+        facts: FactsKind,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -908,5 +916,43 @@ pub enum LedgerCommand {
         db: DbArgs,
         #[command(flatten)]
         keys: KeyArgs,
+    },
+}
+
+/// The kinds of facts a policy pack may judge (`dsl::Schema::NAMES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FactsKind {
+    Submission,
+    Rollout,
+}
+
+impl FactsKind {
+    pub fn schema(self) -> dsl::Schema {
+        match self {
+            FactsKind::Submission => dsl::Schema::submission(),
+            FactsKind::Rollout => dsl::Schema::rollout(),
+        }
+    }
+}
+
+// ----- stellar rollout -------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum RolloutCommand {
+    /// Play a rollout scenario (`examples/rollouts/`) against rollback rules without a server:
+    /// the decision at each analysis interval and why. Exit 0 when the rollout ends as the
+    /// scenario expects (or it expects nothing), 1 when it does not, 3 on a bad file.
+    Simulate {
+        /// The rollback rules: a pack directory or files with `facts rollout` in the header.
+        #[arg(long, default_value = "policies/rollout")]
+        policy: Vec<PathBuf>,
+        /// The scenario file (TOML).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// The seed of the simulated samples (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        #[command(flatten)]
+        common: Common,
     },
 }

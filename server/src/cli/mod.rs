@@ -18,6 +18,7 @@ mod plugin;
 mod policy;
 pub mod release;
 pub mod report;
+mod rollout;
 mod serve;
 mod submit;
 
@@ -45,6 +46,7 @@ pub fn main() -> ExitCode {
         Command::Release(cmd) => release::run_release(cmd),
         Command::VerifyRelease(args) => release::run_verify(args),
         Command::Pipeline(cmd) => release::run_pipeline(cmd),
+        Command::Rollout(cmd) => rollout::run(cmd),
         Command::Serve(args) => block_on(serve::serve(*args)),
         Command::Migrate(db) => block_on(quiet(serve::migrate(db))),
         Command::Admin(cmd) => block_on(quiet(admin::run(cmd))),

@@ -175,11 +175,10 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
                 dsl::Decision::Deny => ExitCode::from(1),
             }
         }
-        PolicyCommand::Schema => {
+        PolicyCommand::Schema { facts } => {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&Schema::submission().json_schema())
-                    .unwrap_or_default()
+                serde_json::to_string_pretty(&facts.schema().json_schema()).unwrap_or_default()
             );
             ExitCode::SUCCESS
         }

@@ -57,6 +57,14 @@ fn finish(loaded: dsl::Loaded, sources: &[(String, String)]) -> Result<ActivePac
     let pack = loaded
         .pack
         .ok_or_else(|| "the policy pack has no rules".to_owned())?;
+    let facts = pack.schema().name;
+    if facts != "submission" {
+        return Err(format!(
+            "the policy pack judges {facts} facts (its header says `facts {facts}`): the pack \
+             that judges submissions must judge a submission's facts (remove `facts {facts}`, \
+             or give the directory of the marketplace pack)"
+        ));
+    }
     let (name, version) = pack
         .header()
         .map(|h| (h.name.clone(), h.version.to_string()))
@@ -223,5 +231,12 @@ mod tests {
         let err = super::from_dir(&empty).expect_err("no files");
         assert!(err.contains("holds no `.spl` files"), "{err}");
         let _ = std::fs::remove_dir(&empty);
+    }
+
+    #[test]
+    fn rollback_rules_are_refused_as_the_pack_that_judges_submissions() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/rollout");
+        let err = super::from_dir(&dir).expect_err("a rollout pack");
+        assert!(err.contains("judges rollout facts"), "{err}");
     }
 }
