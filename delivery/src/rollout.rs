@@ -181,6 +181,9 @@ pub struct Plan {
     pub window_secs: u64,
     /// Inconclusive intervals in a row before the rollout pauses for a person.
     pub inconclusive_limit: u32,
+    /// Fewest calls per cohort in the window before a comparison means anything (the rules
+    /// read it as `input.min_samples`).
+    pub min_samples: u64,
 }
 
 /// Where a rollout stands.
@@ -339,6 +342,7 @@ pub fn facts(c: &Context<'_>, canary: &Cohort, baseline: &Cohort) -> serde_json:
         "weight": c.plan.weight(c.progress.step),
         "minutes_in_step": c.now.saturating_sub(c.progress.step_started) / 60,
         "window_minutes": c.plan.window_secs / 60,
+        "min_samples": c.plan.min_samples,
         "inconclusive_intervals": c.progress.inconclusive,
         "canary": canary.facts(),
         "baseline": baseline.facts(),
@@ -368,6 +372,7 @@ mod tests {
             interval_secs: 300,
             window_secs: 600,
             inconclusive_limit: 3,
+            min_samples: 200,
         }
     }
 

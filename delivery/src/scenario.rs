@@ -86,7 +86,13 @@ struct RolloutText {
     window: String,
     #[serde(default = "default_inconclusive_limit")]
     inconclusive_limit: u32,
+    #[serde(default = "default_min_samples")]
+    min_samples: u64,
     duration: String,
+}
+
+fn default_min_samples() -> u64 {
+    200
 }
 
 fn default_inconclusive_limit() -> u32 {
@@ -279,6 +285,7 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
             interval_secs,
             window_secs,
             inconclusive_limit: t.rollout.inconclusive_limit.max(1),
+            min_samples: t.rollout.min_samples,
         },
         duration_secs,
         baseline: t.baseline,

@@ -24,7 +24,11 @@
 //! name = "canary"
 //! kind = "rollout"
 //! steps = [{ percent = 5, hold = "1h" }, { percent = 50, hold = "2h" }]
-//! analysis = "default"
+//! analysis = "default"              # the rollback rules (`policies/rollout`)
+//! interval = "5m"                   # an analysis every 5 minutes (default)
+//! window = "10m"                    # over the last 10 minutes, both cohorts (default: 2 intervals)
+//! min_samples = 200                 # calls per cohort before comparing (default)
+//! inconclusive_limit = 6            # inconclusive intervals in a row before a person decides
 //!
 //! [[pipeline.stage]]
 //! name = "ga"
@@ -53,6 +57,26 @@ pub const MAX_SPEC_BYTES: usize = 64 * 1024;
 /// Most pipelines in one spec, and most stages in one pipeline.
 pub const MAX_PIPELINES: usize = 32;
 pub const MAX_STAGES: usize = 32;
+/// Seconds between a rollout's analyses unless the stage says (`interval`).
+pub const DEFAULT_INTERVAL_SECS: u64 = 300;
+/// Fewest calls per cohort before comparing, unless the stage says (`min_samples`).
+pub const DEFAULT_MIN_SAMPLES: u64 = 200;
+/// Inconclusive intervals in a row before a person decides, unless the stage says.
+pub const DEFAULT_INCONCLUSIVE_LIMIT: u32 = 6;
+
+fn default_interval_secs() -> u64 {
+    DEFAULT_INTERVAL_SECS
+}
+fn default_window_secs() -> u64 {
+    2 * DEFAULT_INTERVAL_SECS
+}
+fn default_min_samples() -> u64 {
+    DEFAULT_MIN_SAMPLES
+}
+fn default_inconclusive_limit() -> u32 {
+    DEFAULT_INCONCLUSIVE_LIMIT
+}
+
 /// Most steps in one rollout stage.
 pub const MAX_ROLLOUT_STEPS: usize = 20;
 /// The name of the layout step that records Stellar's judgement.
@@ -188,13 +212,47 @@ pub enum StageKind {
     /// whose last step is 100 % completes like GA).
     Rollout {
         steps: Vec<RolloutStep>,
+        /// The rollback rules that judge each interval (`default`: `policies/rollout`).
         analysis: Option<String>,
+        /// Seconds between analyses (`interval`, default 5 minutes).
+        #[serde(default = "default_interval_secs")]
+        interval_secs: u64,
+        /// Seconds of samples each analysis compares (`window`, default two intervals).
+        #[serde(default = "default_window_secs")]
+        window_secs: u64,
+        /// Fewest calls per cohort before comparing (`min_samples`, default 200).
+        #[serde(default = "default_min_samples")]
+        min_samples: u64,
+        /// Inconclusive intervals in a row before a person decides (default 6).
+        #[serde(default = "default_inconclusive_limit")]
+        inconclusive_limit: u32,
     },
     /// Every host runs the version.
     Ga,
 }
 
 impl StageKind {
+    /// How a rollout stage proceeds (`None` for other stages).
+    pub fn plan(&self) -> Option<crate::rollout::Plan> {
+        match self {
+            StageKind::Rollout {
+                steps,
+                interval_secs,
+                window_secs,
+                min_samples,
+                inconclusive_limit,
+                ..
+            } => Some(crate::rollout::Plan {
+                steps: steps.clone(),
+                interval_secs: *interval_secs,
+                window_secs: *window_secs,
+                inconclusive_limit: *inconclusive_limit,
+                min_samples: *min_samples,
+            }),
+            _ => None,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             StageKind::Approval { .. } => "approval",
@@ -353,6 +411,14 @@ struct RawStage {
     steps: Option<Spanned<Vec<Spanned<RawStep>>>>,
     #[serde(default)]
     analysis: Option<Spanned<String>>,
+    #[serde(default)]
+    interval: Option<Spanned<String>>,
+    #[serde(default)]
+    window: Option<Spanned<String>>,
+    #[serde(default)]
+    min_samples: Option<Spanned<i64>>,
+    #[serde(default)]
+    inconclusive_limit: Option<Spanned<i64>>,
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -640,6 +706,30 @@ pub fn parse(text: &str) -> Result<Spec, Vec<SpecError>> {
                     "rollout",
                     s.analysis.as_ref().map(|r| r.span()),
                 ),
+                only(
+                    "interval",
+                    s.interval.is_some(),
+                    "rollout",
+                    s.interval.as_ref().map(|r| r.span()),
+                ),
+                only(
+                    "window",
+                    s.window.is_some(),
+                    "rollout",
+                    s.window.as_ref().map(|r| r.span()),
+                ),
+                only(
+                    "min_samples",
+                    s.min_samples.is_some(),
+                    "rollout",
+                    s.min_samples.as_ref().map(|r| r.span()),
+                ),
+                only(
+                    "inconclusive_limit",
+                    s.inconclusive_limit.is_some(),
+                    "rollout",
+                    s.inconclusive_limit.as_ref().map(|r| r.span()),
+                ),
             ];
             let kind_text = s.kind.get_ref().as_str();
             for (present, field, kinds, span) in &extras {
@@ -778,7 +868,80 @@ pub fn parse(text: &str) -> Result<Spec, Vec<SpecError>> {
                             ),
                         );
                     }
-                    StageKind::Rollout { steps, analysis }
+                    let secs =
+                        |d: &Option<Spanned<String>>,
+                         default: u64,
+                         err: &mut dyn FnMut(Range<usize>, String)| match d
+                        {
+                            None => default,
+                            Some(t) => match parse_duration(t.get_ref()) {
+                                Ok(d) if d.as_secs() >= 60 && d.as_secs() % 60 == 0 => d.as_secs(),
+                                Ok(_) => {
+                                    err(
+                                        t.span(),
+                                        "analysis times are whole minutes, at least `1m`".into(),
+                                    );
+                                    default
+                                }
+                                Err(m) => {
+                                    err(t.span(), m);
+                                    default
+                                }
+                            },
+                        };
+                    let interval_secs = secs(&s.interval, DEFAULT_INTERVAL_SECS, &mut err);
+                    let window_secs = secs(&s.window, 2 * interval_secs, &mut err);
+                    if window_secs < interval_secs || window_secs % interval_secs != 0 {
+                        err(
+                            s.window
+                                .as_ref()
+                                .map(|w| w.span())
+                                .unwrap_or(stage_span.clone()),
+                            format!(
+                                "`window` must be a whole number of intervals (here the interval is {}m): both cohorts are measured over it",
+                                interval_secs / 60
+                            ),
+                        );
+                    }
+                    let count =
+                        |v: &Option<Spanned<i64>>,
+                         default: u64,
+                         max: i64,
+                         what: &str,
+                         err: &mut dyn FnMut(Range<usize>, String)| match v
+                        {
+                            None => default,
+                            Some(n) if (1..=max).contains(n.get_ref()) => *n.get_ref() as u64,
+                            Some(n) => {
+                                err(
+                                    n.span(),
+                                    format!("`{what}` is {}: it must be 1 to {max}", n.get_ref()),
+                                );
+                                default
+                            }
+                        };
+                    let min_samples = count(
+                        &s.min_samples,
+                        DEFAULT_MIN_SAMPLES,
+                        1_000_000_000,
+                        "min_samples",
+                        &mut err,
+                    );
+                    let inconclusive_limit = count(
+                        &s.inconclusive_limit,
+                        u64::from(DEFAULT_INCONCLUSIVE_LIMIT),
+                        1000,
+                        "inconclusive_limit",
+                        &mut err,
+                    ) as u32;
+                    StageKind::Rollout {
+                        steps,
+                        analysis,
+                        interval_secs,
+                        window_secs,
+                        min_samples,
+                        inconclusive_limit,
+                    }
                 }
                 "ga" => StageKind::Ga,
                 other => {
@@ -916,6 +1079,27 @@ kind = "ga"
         assert_eq!(pick("globex-cache", Tier::Partner), Some("rest"));
     }
 
+    #[test]
+    fn a_rollout_stage_carries_its_analysis_plan_with_defaults() {
+        let text = "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"s\"\nkind = \"sign\"\n[[pipeline.stage]]\nname = \"c\"\nkind = \"rollout\"\nsteps = [{ percent = 5, hold = \"1h\" }, { percent = 100, hold = \"0s\" }]\nanalysis = \"default\"\ninterval = \"10m\"\nmin_samples = 500\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n";
+        let spec = parse(text).expect("spec");
+        let plan = spec.pipelines[0].stages[1]
+            .kind
+            .plan()
+            .expect("a rollout plan");
+        assert_eq!(
+            (
+                plan.interval_secs,
+                plan.window_secs,
+                plan.min_samples,
+                plan.inconclusive_limit
+            ),
+            (600, 1200, 500, DEFAULT_INCONCLUSIVE_LIMIT)
+        );
+        assert_eq!(plan.steps.len(), 2);
+        assert!(spec.pipelines[0].stages[0].kind.plan().is_none());
+    }
+
     /// Each bad spec, and the line, column and words of its first error.
     #[test]
     fn bad_specs_are_errors_with_a_position() {
@@ -968,6 +1152,26 @@ kind = "ga"
                 "format = 1\n[[pipeline]]\nname = \"a\"\n".to_owned() + stages + "[[pipeline]]\nname = \"b\"\n" + stages,
                 (11, 8),
                 "can never be chosen",
+            ),
+            (
+                "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"s\"\nkind = \"sign\"\n[[pipeline.stage]]\nname = \"c\"\nkind = \"rollout\"\nsteps = [{ percent = 50, hold = \"1h\" }]\ninterval = \"5m\"\nwindow = \"7m\"\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n".into(),
+                (12, 10),
+                "whole number of intervals",
+            ),
+            (
+                "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"s\"\nkind = \"sign\"\n[[pipeline.stage]]\nname = \"c\"\nkind = \"rollout\"\nsteps = [{ percent = 50, hold = \"1h\" }]\ninterval = \"90s\"\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n".into(),
+                (11, 12),
+                "whole minutes",
+            ),
+            (
+                "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"s\"\nkind = \"sign\"\n[[pipeline.stage]]\nname = \"c\"\nkind = \"rollout\"\nsteps = [{ percent = 50, hold = \"1h\" }]\nmin_samples = 0\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n".into(),
+                (11, 15),
+                "`min_samples` is 0",
+            ),
+            (
+                "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"s\"\nkind = \"sign\"\ninterval = \"5m\"\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n".into(),
+                (7, 12),
+                "`interval` belongs to rollout stages",
             ),
         ];
         for (text, (line, column), words) in cases {

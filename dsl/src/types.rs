@@ -497,6 +497,11 @@ impl Schema {
                     "Length of the window both cohorts are measured over",
                 ),
                 field(
+                    "min_samples",
+                    Type::Int,
+                    "Fewest calls per cohort in the window before the rollout stage compares them",
+                ),
+                field(
                     "inconclusive_intervals",
                     Type::Int,
                     "Consecutive earlier intervals that were inconclusive",
