@@ -4,8 +4,8 @@
 # Tool versions are pinned to ones seen to install on these machines:
 #   cargo-leptos 0.3.11 (needs a nightly toolchain: its locked dependencies ask for rustc 1.96),
 #   wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock.
-# Without a nightly toolchain the site is built by the same steps cargo-leptos takes (cargo for
-# the server and for wasm32, wasm-bindgen, the CSS copied): see build_site_without_cargo_leptos.
+# Unless cargo-leptos is already installed, the site is built by the same steps it takes (cargo
+# for the server and for wasm32, wasm-bindgen, the CSS copied): see build_site_without_cargo_leptos.
 
 set -euo pipefail
 
@@ -58,19 +58,16 @@ has_nightly() {
     || rustup toolchain install nightly --profile minimal >/dev/null 2>&1
 }
 
-# Sets USE_CARGO_LEPTOS=1 when cargo-leptos is (or could be made) available.
+# Sets USE_CARGO_LEPTOS=1 when cargo-leptos is installed at the pinned version. It is not
+# installed here: building it takes about 12 minutes on a fresh machine, and the debug build the
+# two commands need is the same few steps done by hand (build_site_without_cargo_leptos).
+# `cargo +nightly install cargo-leptos --version 0.3.11 --locked` for `cargo leptos watch`.
 ensure_cargo_leptos() {
   USE_CARGO_LEPTOS=0
   if cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
     USE_CARGO_LEPTOS=1
-    return
-  fi
-  if has_nightly; then
-    log "installing cargo-leptos $CARGO_LEPTOS_VERSION with the nightly toolchain (about 12 minutes, once)"
-    cargo +nightly install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked
-    USE_CARGO_LEPTOS=1
   else
-    log "no nightly toolchain: building the site without cargo-leptos (same steps)"
+    log "building the site without cargo-leptos (the same steps; it is not installed)"
   fi
 }
 
