@@ -514,7 +514,16 @@ fn condition() -> impl Strategy<Value = String> {
         "[a-z.]{0,2}".prop_map(|s| format!(
             "any(p in input.permissions where ends_with(p, \"{s}\") and contains(p, \":\"))"
         )),
-        Just("matches(input.name, r\"^(a|b[0-9])[a-z]\")".to_owned()),
+        prop::sample::select(vec![
+            r#"^(a|b[0-9])[a-z]"#,
+            r#"(?i)^ab"#,
+            r#"^a{2}"#,
+            r#"^(x|)[0-9]"#,
+            r#"^[ab]c?-"#,
+            r#"\Aa|^b"#,
+            r#"^a|b"#,
+        ])
+        .prop_map(|re| format!("matches(input.name, r\"{re}\")")),
         Just("any(p in input.permissions where matches(p, r\"^(net|fs):[a-c]\"))".to_owned()),
         Just("\"fs:a\" in input.permissions".to_owned()),
     ];
