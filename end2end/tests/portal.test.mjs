@@ -31,6 +31,10 @@ for (const r of ROLES) {
     } else {
       await page.getByText('Scope: All tenants').waitFor();
     }
+    // The dashboard says where this role goes next: only partners upload.
+    const tasks = page.getByRole('region', { name: 'Where to go' });
+    await tasks.getByRole('link', { name: 'Releases' }).waitFor();
+    assert.equal(await tasks.getByRole('link', { name: 'Upload a plugin' }).count(), r.role === 'Partner' ? 1 : 0);
     await assertAccessible(page, `dashboard as ${r.user}`);
     await context.close();
   });
