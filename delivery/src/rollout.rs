@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::spec::RolloutStep;
+use crate::spec::{RolloutStep, StageKind};
 
 /// Upper bounds of the latency buckets, in milliseconds: ten to a decade (each about 1.26 times
 /// the one before, rounded), from 1 ms to 63 s; a last bucket counts everything above. A
@@ -251,6 +251,27 @@ pub enum Judgement {
 }
 
 impl Plan {
+    /// The plan of a rollout stage of a pipeline spec (`None` for other stages).
+    pub fn of(kind: &StageKind) -> Option<Plan> {
+        match kind {
+            StageKind::Rollout {
+                steps,
+                interval_secs,
+                window_secs,
+                min_samples,
+                inconclusive_limit,
+                ..
+            } => Some(Plan {
+                steps: steps.clone(),
+                interval_secs: *interval_secs,
+                window_secs: *window_secs,
+                inconclusive_limit: *inconclusive_limit,
+                min_samples: *min_samples,
+            }),
+            _ => None,
+        }
+    }
+
     /// The weight (percent of hosts on the new version) of a step.
     pub fn weight(&self, step: usize) -> u8 {
         self.steps.get(step).map(|s| s.percent).unwrap_or(100)
@@ -374,6 +395,24 @@ mod tests {
             inconclusive_limit: 3,
             min_samples: 200,
         }
+    }
+
+    #[test]
+    fn a_rollout_stage_carries_its_analysis_plan_with_defaults() {
+        let text = "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"s\"\nkind = \"sign\"\n[[pipeline.stage]]\nname = \"c\"\nkind = \"rollout\"\nsteps = [{ percent = 5, hold = \"1h\" }, { percent = 100, hold = \"0s\" }]\nanalysis = \"default\"\ninterval = \"10m\"\nmin_samples = 500\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n";
+        let spec = crate::spec::parse(text).expect("spec");
+        let plan = Plan::of(&spec.pipelines[0].stages[1].kind).expect("a rollout plan");
+        assert_eq!(
+            (
+                plan.interval_secs,
+                plan.window_secs,
+                plan.min_samples,
+                plan.inconclusive_limit
+            ),
+            (600, 1200, 500, crate::spec::DEFAULT_INCONCLUSIVE_LIMIT)
+        );
+        assert_eq!(plan.steps.len(), 2);
+        assert!(Plan::of(&spec.pipelines[0].stages[0].kind).is_none());
     }
 
     #[test]

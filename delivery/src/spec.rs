@@ -232,27 +232,6 @@ pub enum StageKind {
 }
 
 impl StageKind {
-    /// How a rollout stage proceeds (`None` for other stages).
-    pub fn plan(&self) -> Option<crate::rollout::Plan> {
-        match self {
-            StageKind::Rollout {
-                steps,
-                interval_secs,
-                window_secs,
-                min_samples,
-                inconclusive_limit,
-                ..
-            } => Some(crate::rollout::Plan {
-                steps: steps.clone(),
-                interval_secs: *interval_secs,
-                window_secs: *window_secs,
-                inconclusive_limit: *inconclusive_limit,
-                min_samples: *min_samples,
-            }),
-            _ => None,
-        }
-    }
-
     pub fn name(&self) -> &'static str {
         match self {
             StageKind::Approval { .. } => "approval",
@@ -1077,27 +1056,6 @@ kind = "ga"
         assert_eq!(pick("acme-hello", Tier::Partner), Some("acme"));
         assert_eq!(pick("acme-hello", Tier::Community), Some("rest"));
         assert_eq!(pick("globex-cache", Tier::Partner), Some("rest"));
-    }
-
-    #[test]
-    fn a_rollout_stage_carries_its_analysis_plan_with_defaults() {
-        let text = "format = 1\n[[pipeline]]\nname = \"p\"\n[[pipeline.stage]]\nname = \"s\"\nkind = \"sign\"\n[[pipeline.stage]]\nname = \"c\"\nkind = \"rollout\"\nsteps = [{ percent = 5, hold = \"1h\" }, { percent = 100, hold = \"0s\" }]\nanalysis = \"default\"\ninterval = \"10m\"\nmin_samples = 500\n[[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n";
-        let spec = parse(text).expect("spec");
-        let plan = spec.pipelines[0].stages[1]
-            .kind
-            .plan()
-            .expect("a rollout plan");
-        assert_eq!(
-            (
-                plan.interval_secs,
-                plan.window_secs,
-                plan.min_samples,
-                plan.inconclusive_limit
-            ),
-            (600, 1200, 500, DEFAULT_INCONCLUSIVE_LIMIT)
-        );
-        assert_eq!(plan.steps.len(), 2);
-        assert!(spec.pipelines[0].stages[0].kind.plan().is_none());
     }
 
     /// Each bad spec, and the line, column and words of its first error.
