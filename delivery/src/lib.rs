@@ -9,6 +9,8 @@
 //! - [`layout`]: the in-toto layout a pipeline implies for a release.
 //! - [`rollout`]: a rollout's analysis — cohorts merged over a window, the facts rollback rules
 //!   judge, and what a verdict does to the rollout (roll back, hold, pause, advance, finish).
+//! - [`fleet`]: the host protocol's values — a channel entry and its ETag, report batches and
+//!   why one is refused.
 //! - [`scenario`] and [`simulate`]: how versions behave on a simulated fleet, and a scenario
 //!   played against rollback rules without a server (`stellar rollout simulate`).
 //!
@@ -18,6 +20,7 @@
 
 pub mod calendar;
 pub mod engine;
+pub mod fleet;
 pub mod layout;
 pub mod rollout;
 pub mod scenario;
