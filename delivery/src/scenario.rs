@@ -54,6 +54,9 @@ pub const MAX_CALLS_PER_MINUTE: u32 = 10_000;
 pub const MAX_DURATION_SECS: u64 = 30 * 86_400;
 /// Largest scenario file.
 pub const MAX_BYTES: usize = 64 * 1024;
+/// Most calls a whole simulation may draw (hosts × calls per minute × minutes): a few seconds
+/// of work, whatever the file asks for.
+pub const MAX_SIMULATED_CALLS: u64 = 200_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +221,14 @@ pub fn parse(text: &str) -> Result<Scenario, String> {
         return Err(format!(
             "`rollout.duration` must be at least one interval and at most {} days",
             MAX_DURATION_SECS / 86_400
+        ));
+    }
+    let calls = u64::from(t.hosts)
+        .saturating_mul(u64::from(t.calls_per_minute))
+        .saturating_mul(duration_secs / 60);
+    if calls > MAX_SIMULATED_CALLS {
+        return Err(format!(
+            "the scenario would simulate {calls} calls (hosts × calls_per_minute × minutes); the limit is {MAX_SIMULATED_CALLS}: fewer hosts, fewer calls or a shorter duration"
         ));
     }
     if t.rollout.steps.is_empty() || t.rollout.steps.len() > crate::spec::MAX_ROLLOUT_STEPS {
@@ -481,6 +492,11 @@ regression = { from_minute = 12, error_rate = 0.5 }
                 "p95_ms = 30\n[canary]",
                 "p95_ms = 5\n[canary]",
                 "at least `p50_ms`",
+            ),
+            (
+                "hosts = 10\ncalls_per_minute = 4",
+                "hosts = 100000\ncalls_per_minute = 100",
+                "the limit is 200000000",
             ),
         ];
         for (from, to, says) in cases {

@@ -44,3 +44,16 @@ export async function assertAccessible(page, what) {
   const summary = bad.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
   assert.deepEqual(summary, [], `${what}: axe-core violations`);
 }
+
+/**
+ * Reloads `page` until `ready()` holds, for up to `timeout` ms: for pages that show the result
+ * of background work (a verdict, a release stage) without pushing it. Fails with `what`.
+ */
+export async function reloadUntil(page, ready, what, timeout = 60000) {
+  const deadline = Date.now() + timeout;
+  while (!(await ready())) {
+    assert.ok(Date.now() < deadline, `${what}: not there after ${timeout} ms`);
+    // The page answers once the work is done; reload waits for the load event, no fixed sleep.
+    await page.reload({ waitUntil: 'load' });
+  }
+}

@@ -4,7 +4,7 @@
 // a partner of another tenant gets the not-found page for acme's release.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, signIn, assertAccessible } from './helpers.mjs';
+import { BASE, launch, signIn, assertAccessible, reloadUntil } from './helpers.mjs';
 
 let browser;
 let releaseUrl;
@@ -52,11 +52,7 @@ test('the reviewer reads the fast-review package from the inbox, then approves w
   // The badge count drops.
   assert.equal(await nav(plain).getByTestId('inbox-count').count(), 0, 'nothing waits any more');
   // The engine signs and releases it within moments.
-  for (let i = 0; i < 40; i++) {
-    if (/GA/.test(await plain.locator('dl.facts').first().textContent())) break;
-    await plain.waitForTimeout(250);
-    await plain.goto(releaseUrl);
-  }
+  await reloadUntil(plain, async () => /GA/.test(await plain.locator('dl.facts').first().textContent()), 'the release reaches GA');
   assert.match(await plain.locator('dl.facts').first().textContent(), /GA/);
   assert.match(await plain.getByRole('list', { name: 'Stages' }).textContent(), /ga.*succeeded/s);
 });

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { BASE, launch, signIn, assertAccessible } from './helpers.mjs';
+import { BASE, launch, signIn, assertAccessible, reloadUntil } from './helpers.mjs';
 
 const BUNDLES = process.env.STELLAR_E2E_BUNDLES;
 let browser;
@@ -26,11 +26,7 @@ test('a partner uploads the over-limit example and reads the deny finding with i
   await page.waitForURL(/\/submissions\/[0-9a-f-]{36}$/);
   submissionUrl = page.url();
   // The verdict follows within seconds.
-  for (let i = 0; i < 40; i++) {
-    if (await page.getByRole('heading', { name: /^Decision:/ }).count()) break;
-    await page.waitForTimeout(250);
-    await page.reload();
-  }
+  await reloadUntil(page, async () => (await page.getByRole('heading', { name: /^Decision:/ }).count()) > 0, 'the verdict');
   const decision = page.getByRole('heading', { name: /^Decision:/ });
   assert.match(await decision.textContent(), /deny/);
   const finding = page.locator('li.finding', { has: page.locator('code', { hasText: /^mem_limit$/ }) });
