@@ -67,6 +67,12 @@ pub enum Action {
     ManagePipeline,
     /// Register outgoing webhooks and read their delivery logs.
     ManageWebhooks,
+    /// See the fleet: hosts, their versions, regions and last reports.
+    ReadFleet,
+    /// Create and revoke fleet tokens (the credentials hosts poll and report with).
+    ManageFleet,
+    /// Steer a rollout: promote, pause, resume, retry a rolled-back release, yank a GA version.
+    ControlRollout,
 }
 
 /// What an API token may be used for. Sessions carry every scope; a token carries the scopes
@@ -122,7 +128,7 @@ const APPROVERS: &[Role] = &[Role::Reviewer, Role::Secops, Role::Platform, Role:
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 27] = [
         Action::UseAccount,
         Action::ManageOwnTokens,
         Action::ReadTenants,
@@ -147,6 +153,9 @@ impl Action {
         Action::ReadPipeline,
         Action::ManagePipeline,
         Action::ManageWebhooks,
+        Action::ReadFleet,
+        Action::ManageFleet,
+        Action::ControlRollout,
     ];
 
     /// The roles that may take this action.
@@ -172,6 +181,7 @@ impl Action {
             Action::ApprovePublisherKeys | Action::ReadLedger | Action::OperateLedger => AUDITORS,
             Action::RevokePublisherKey => KEY_REVOKERS,
             Action::ManageSigningKeys | Action::HandleSigningRequests => PLATFORM,
+            Action::ReadFleet | Action::ManageFleet | Action::ControlRollout => PLATFORM,
         }
     }
 
@@ -185,9 +195,13 @@ impl Action {
             | Action::ReadLedger
             | Action::ReadKeys
             | Action::ReadReleases
-            | Action::ReadPipeline => Scope::Read,
+            | Action::ReadPipeline
+            | Action::ReadFleet => Scope::Read,
             Action::Submit | Action::RegisterPublisherKey => Scope::Submit,
-            Action::RequestRelease | Action::DecideRelease | Action::AbortRelease => Scope::Release,
+            Action::RequestRelease
+            | Action::DecideRelease
+            | Action::AbortRelease
+            | Action::ControlRollout => Scope::Release,
             Action::ManageOwnTokens
             | Action::ManageAccounts
             | Action::ApprovePublisherKeys
@@ -198,7 +212,8 @@ impl Action {
             | Action::HandleSigningRequests
             | Action::OverrideWindow
             | Action::ManagePipeline
-            | Action::ManageWebhooks => Scope::Admin,
+            | Action::ManageWebhooks
+            | Action::ManageFleet => Scope::Admin,
         }
     }
 
@@ -228,6 +243,9 @@ impl Action {
             Action::OverrideWindow => "override the release calendar",
             Action::ReadPipeline => "read the pipeline spec and the release calendar",
             Action::ManagePipeline => "change the pipeline spec and the release calendar",
+            Action::ReadFleet => "see the fleet's hosts",
+            Action::ManageFleet => "create and revoke fleet tokens",
+            Action::ControlRollout => "promote, pause, resume, retry or yank releases",
             Action::ManageWebhooks => "manage webhooks",
         }
     }

@@ -63,6 +63,8 @@ wire_enum! {
         Failed = "failed",
         /// Rolled back after reaching hosts.
         RolledBack = "rolled_back",
+        /// Withdrawn after GA.
+        Yanked = "yanked",
     }
 }
 
@@ -83,6 +85,7 @@ impl ReleaseState {
             ReleaseState::Superseded => "Superseded",
             ReleaseState::Failed => "Failed",
             ReleaseState::RolledBack => "Rolled back",
+            ReleaseState::Yanked => "Yanked",
         }
     }
 }
@@ -196,6 +199,109 @@ pub struct ReleaseDetail {
     pub package_ready_at: Option<String>,
     pub package_opened_at: Option<String>,
     pub decided_at: Option<String>,
+    /// The rollout, when the release has an analysed rollout stage that has begun.
+    pub rollout: Option<RolloutView>,
+    /// The rollout controls the caller may use now.
+    pub controls: Vec<RolloutControl>,
+    /// When a GA version was yanked.
+    pub yanked_at: Option<String>,
+}
+
+wire_enum! {
+    /// Where an analysed rollout stands.
+    RolloutPhase {
+        /// Judged interval by interval.
+        Running = "running",
+        /// Stopped for a person.
+        Paused = "paused",
+        /// Every host returned to the previous version.
+        RolledBack = "rolled_back",
+        /// Every host runs the new version.
+        Complete = "complete",
+    }
+}
+
+wire_enum! {
+    /// A person's control over a rollout.
+    RolloutControl {
+        /// Skip the rest of the step's hold: take the next step now.
+        Promote = "promote",
+        /// Stop the analysis (hosts stay where they are).
+        Pause = "pause",
+        /// Restart the analysis of a paused rollout.
+        Resume = "resume",
+        /// Start a rolled-back release's rollout again from its first step.
+        Retry = "retry",
+        /// Withdraw a GA version: hosts return to the version before it.
+        Yank = "yank",
+    }
+}
+
+/// A rollout's state and its judged intervals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RolloutView {
+    pub phase: RolloutPhase,
+    /// The current step, from 1, of `steps`.
+    pub step: u32,
+    pub steps: u32,
+    /// Percent of hosts on the new version now.
+    pub weight: u8,
+    /// The version hosts outside the canary run (none on a plugin's first release).
+    pub baseline_version: Option<String>,
+    /// When the next interval is judged (while running).
+    pub next_at: Option<String>,
+    pub paused_because: Option<String>,
+    /// Seconds per interval and per window.
+    pub interval_secs: u64,
+    pub window_secs: u64,
+    pub min_samples: u64,
+    /// Every judged interval, oldest first.
+    pub intervals: Vec<RolloutInterval>,
+}
+
+/// One judged interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct RolloutInterval {
+    pub seq: u32,
+    pub at: String,
+    /// The step (from 1) and weight it was judged at.
+    pub step: u32,
+    pub weight: u8,
+    /// `pass`, `warn` or `deny`.
+    pub judgement: String,
+    /// `roll_back`, `hold`, `pause`, `stay`, `advance` or `complete`.
+    pub outcome: String,
+    pub canary: CohortNumbers,
+    pub baseline: CohortNumbers,
+    pub fired: Vec<FiredRule>,
+}
+
+/// One cohort's numbers over an interval's window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct CohortNumbers {
+    pub version: String,
+    pub hosts: u64,
+    pub silent_hosts: u64,
+    pub samples: u64,
+    pub errors: u64,
+    pub crashes: u64,
+    pub error_rate_bp: u64,
+    pub crash_rate_bp: u64,
+    pub p95_ms: u64,
+}
+
+/// A rollback rule that fired, with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct FiredRule {
+    pub rule: String,
+    pub effect: String,
+    pub message: String,
+    pub evidence: Vec<String>,
+    pub fix: Option<String>,
 }
 
 /// Filters for the release list.

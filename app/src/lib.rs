@@ -8,6 +8,7 @@ pub mod api;
 pub mod authz;
 pub mod delivery;
 pub mod error;
+pub mod fleet;
 mod layout;
 mod pages;
 pub mod types;

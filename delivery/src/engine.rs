@@ -16,6 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Calendar, Gate};
+use crate::rollout::Phase;
 use crate::spec::{Pipeline, StageKind};
 
 /// Where a release stands as a whole.
@@ -38,10 +39,12 @@ pub enum ReleaseState {
     Failed,
     /// Rolled back after reaching hosts.
     RolledBack,
+    /// Withdrawn after GA: the channel returns hosts to the version before it.
+    Yanked,
 }
 
 impl ReleaseState {
-    pub const ALL: [ReleaseState; 8] = [
+    pub const ALL: [ReleaseState; 9] = [
         ReleaseState::Pending,
         ReleaseState::Running,
         ReleaseState::Succeeded,
@@ -50,6 +53,7 @@ impl ReleaseState {
         ReleaseState::Superseded,
         ReleaseState::Failed,
         ReleaseState::RolledBack,
+        ReleaseState::Yanked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +66,7 @@ impl ReleaseState {
             ReleaseState::Superseded => "superseded",
             ReleaseState::Failed => "failed",
             ReleaseState::RolledBack => "rolled_back",
+            ReleaseState::Yanked => "yanked",
         }
     }
 
@@ -150,6 +155,21 @@ pub struct Progress {
     pub signature: Signature,
     /// An administrator's window override for the current stage.
     pub window_override: bool,
+    /// For a rollout judged by rollback rules: where its analysis stands.
+    pub analysis: Option<Analysed>,
+}
+
+/// Where an analysed rollout stands (the rest of its state is the server's to keep).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysed {
+    pub phase: Phase,
+    /// When the next interval is judged.
+    pub next_at: DateTime<Utc>,
+    /// Why it is paused, when it is.
+    pub paused_because: Option<String>,
+    /// The step the verdicts (or a person's promotion) reached, from 0: when it is ahead of
+    /// the release's, the engine takes that step.
+    pub step: usize,
 }
 
 impl Progress {
@@ -164,6 +184,7 @@ impl Progress {
             decisions: Vec::new(),
             signature: Signature::None,
             window_override: false,
+            analysis: None,
         }
     }
 }
@@ -183,6 +204,10 @@ pub enum Waiting {
     },
     /// Holding a rollout step.
     Hold { percent: u8, until: DateTime<Utc> },
+    /// Rolling out at `percent`, until the rollback rules judge the next interval.
+    Analysis { percent: u8, next_at: DateTime<Utc> },
+    /// A rollout paused for a person (by hand, or after too many inconclusive intervals).
+    Paused { percent: u8, reason: String },
 }
 
 impl Waiting {
@@ -205,6 +230,13 @@ impl Waiting {
             Waiting::Hold { percent, until } => {
                 format!("holding at {percent} % until {}", until.to_rfc3339())
             }
+            Waiting::Analysis { percent, next_at } => format!(
+                "rolling out at {percent} %; the rollback rules judge the next interval at {}",
+                next_at.to_rfc3339()
+            ),
+            Waiting::Paused { percent, reason } => format!(
+                "paused at {percent} %: {reason}; a platform user resumes it (`stellar release resume`) or rolls it back (`stellar release abort`)"
+            ),
         }
     }
 
@@ -214,6 +246,7 @@ impl Waiting {
         match self {
             Waiting::Window { opens_at, .. } => *opens_at,
             Waiting::Hold { until, .. } => Some(*until),
+            Waiting::Analysis { next_at, .. } => Some(*next_at),
             _ => None,
         }
     }
@@ -232,6 +265,11 @@ pub enum Action {
         step: usize,
         percent: u8,
     },
+    /// Judge the rollout's latest interval with its rollback rules and apply the verdict
+    /// (`promote`: whether a passing verdict may take the next step now, by the calendar).
+    Analyse { stage: usize, promote: bool },
+    /// The rollback rules denied: every host returns to the previous version.
+    RollBack { stage: usize },
     /// Record that the current stage waits, and why.
     Wait { stage: usize, why: Waiting },
     /// Complete the current stage (write its link).
@@ -317,6 +355,59 @@ pub fn next(
                 }),
                 Signature::Made => Action::Complete { stage: index },
             },
+            StageKind::Rollout {
+                steps,
+                analysis: Some(_),
+                ..
+            } => {
+                let Some(step) = progress.step else {
+                    let Some(first) = steps.first() else {
+                        return Action::Complete { stage: index };
+                    };
+                    return Action::Step {
+                        stage: index,
+                        step: 0,
+                        percent: first.percent,
+                    };
+                };
+                let percent = steps.get(step).map_or(100, |s| s.percent);
+                let Some(a) = progress.analysis.as_ref() else {
+                    // A step without its analysis state: judge at once (the server creates it).
+                    return Action::Analyse {
+                        stage: index,
+                        promote: gate(now) == Gate::Open,
+                    };
+                };
+                if a.phase != Phase::RolledBack
+                    && a.step > step
+                    && let Some(to) = steps.get(a.step)
+                {
+                    return Action::Step {
+                        stage: index,
+                        step: a.step,
+                        percent: to.percent,
+                    };
+                }
+                match a.phase {
+                    Phase::RolledBack => Action::RollBack { stage: index },
+                    Phase::Complete => Action::Complete { stage: index },
+                    Phase::Paused => waiting(Waiting::Paused {
+                        percent,
+                        reason: a
+                            .paused_because
+                            .clone()
+                            .unwrap_or_else(|| "paused by hand".into()),
+                    }),
+                    Phase::Running if now >= a.next_at => Action::Analyse {
+                        stage: index,
+                        promote: gate(now) == Gate::Open,
+                    },
+                    Phase::Running => waiting(Waiting::Analysis {
+                        percent,
+                        next_at: a.next_at,
+                    }),
+                }
+            }
             StageKind::Rollout { steps, .. } => {
                 let Some(step) = progress.step else {
                     let Some(first) = steps.first() else {
@@ -624,6 +715,147 @@ kind = "ga"
                 "{what}"
             );
         }
+    }
+
+    #[test]
+    fn an_analysed_rollout_moves_only_by_its_verdicts() {
+        let text = r#"format = 1
+[[pipeline]]
+name = "p"
+[[pipeline.stage]]
+name = "sign"
+kind = "sign"
+[[pipeline.stage]]
+name = "canary"
+kind = "rollout"
+analysis = "default"
+steps = [{ percent = 5, hold = "10m" }, { percent = 100, hold = "0s" }]
+[[pipeline.stage]]
+name = "ga"
+kind = "ga"
+"#;
+        let p = spec::parse(text).expect("spec").pipelines.remove(0);
+        let now = t("2026-12-01T10:00:00Z");
+        let open = Calendar::default();
+        let frozen = Calendar::new(vec![Window {
+            id: 1,
+            name: "december".into(),
+            kind: WindowKind::Deny,
+            schedule: Schedule::Once {
+                start: t("2026-12-01T00:00:00Z"),
+                end: t("2026-12-02T00:00:00Z"),
+            },
+            plugins: None,
+        }]);
+        let with = |phase: Phase, next_at: &str| Progress {
+            step: Some(0),
+            step_started: Some(t("2026-12-01T09:50:00Z")),
+            analysis: Some(Analysed {
+                phase,
+                next_at: t(next_at),
+                paused_because: (phase == Phase::Paused)
+                    .then(|| "6 inconclusive intervals in a row".to_owned()),
+                step: 0,
+            }),
+            ..at(1, StageState::Waiting)
+        };
+        let cases: Vec<(&str, Progress, &Calendar, Action)> = vec![
+            (
+                "the first step is taken at once",
+                at(1, StageState::Waiting),
+                &open,
+                Action::Step {
+                    stage: 1,
+                    step: 0,
+                    percent: 5,
+                },
+            ),
+            (
+                "before the next interval: wait for it, however long the hold",
+                with(Phase::Running, "2026-12-01T10:05:00Z"),
+                &open,
+                Action::Wait {
+                    stage: 1,
+                    why: Waiting::Analysis {
+                        percent: 5,
+                        next_at: t("2026-12-01T10:05:00Z"),
+                    },
+                },
+            ),
+            (
+                "an interval is due: judge it",
+                with(Phase::Running, "2026-12-01T10:00:00Z"),
+                &open,
+                Action::Analyse {
+                    stage: 1,
+                    promote: true,
+                },
+            ),
+            (
+                "in a freeze it is judged all the same, but may not promote",
+                with(Phase::Running, "2026-12-01T09:55:00Z"),
+                &frozen,
+                Action::Analyse {
+                    stage: 1,
+                    promote: false,
+                },
+            ),
+            (
+                "a denied interval rolls back, freeze or not",
+                with(Phase::RolledBack, "2026-12-01T09:55:00Z"),
+                &frozen,
+                Action::RollBack { stage: 1 },
+            ),
+            (
+                "paused: wait for a person, and say why",
+                with(Phase::Paused, "2026-12-01T09:55:00Z"),
+                &open,
+                Action::Wait {
+                    stage: 1,
+                    why: Waiting::Paused {
+                        percent: 5,
+                        reason: "6 inconclusive intervals in a row".into(),
+                    },
+                },
+            ),
+            (
+                "the verdicts reached the next step: take it",
+                Progress {
+                    analysis: Some(Analysed {
+                        step: 1,
+                        ..with(Phase::Running, "2026-12-01T10:05:00Z")
+                            .analysis
+                            .expect("analysis")
+                    }),
+                    ..with(Phase::Running, "2026-12-01T10:05:00Z")
+                },
+                &open,
+                Action::Step {
+                    stage: 1,
+                    step: 1,
+                    percent: 100,
+                },
+            ),
+            (
+                "complete: the stage completes",
+                with(Phase::Complete, "2026-12-01T09:55:00Z"),
+                &open,
+                Action::Complete { stage: 1 },
+            ),
+        ];
+        for (what, progress, calendar, want) in cases {
+            assert_eq!(
+                next(&p, &progress, "acme-hello", calendar, now),
+                want,
+                "{what}"
+            );
+        }
+        let paused = Waiting::Paused {
+            percent: 5,
+            reason: "paused by ann: checking a dashboard".into(),
+        };
+        assert_eq!(paused.recheck_at(), None);
+        assert!(paused.describe().contains("stellar release resume"));
     }
 
     #[test]

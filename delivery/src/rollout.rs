@@ -197,6 +197,51 @@ pub enum Phase {
     Complete,
 }
 
+impl Phase {
+    pub const ALL: [Phase; 4] = [
+        Phase::Running,
+        Phase::Paused,
+        Phase::RolledBack,
+        Phase::Complete,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Running => "running",
+            Phase::Paused => "paused",
+            Phase::RolledBack => "rolled_back",
+            Phase::Complete => "complete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::RollBack => "roll_back",
+            Outcome::Hold => "hold",
+            Outcome::Pause => "pause",
+            Outcome::Stay => "stay",
+            Outcome::Advance => "advance",
+            Outcome::Complete => "complete",
+        }
+    }
+}
+
+impl Judgement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Judgement::Pass => "pass",
+            Judgement::Warn => "warn",
+            Judgement::Deny => "deny",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     /// The current step, from 0.
@@ -368,6 +413,63 @@ pub fn facts(c: &Context<'_>, canary: &Cohort, baseline: &Cohort) -> serde_json:
         "canary": canary.facts(),
         "baseline": baseline.facts(),
     })
+}
+
+/// A rule that fired at an interval, as the verdict says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fired {
+    pub rule: String,
+    pub effect: String,
+    pub message: String,
+    /// The evidence, each one sentence (both cohorts' numbers, the threshold, the window).
+    pub evidence: Vec<String>,
+    /// How to fix what the rule found, when it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// Judges one interval's facts with rollback rules: the decision and the rules that made it.
+/// A rule that cannot be evaluated counts with its effect (it fails closed), so an error in a
+/// `deny` rule rolls back rather than passing silently.
+pub fn judge(
+    pack: &dsl::Pack,
+    options: &dsl::EvalOptions,
+    facts: &serde_json::Value,
+) -> Result<(Judgement, Vec<Fired>), String> {
+    if pack.schema().name != "rollout" {
+        return Err(format!(
+            "the rollback rules must judge rollout facts (`facts rollout` in the pack header); this pack judges {} facts",
+            pack.schema().name
+        ));
+    }
+    let verdict = pack
+        .evaluate_facts(facts, options)
+        .map_err(|e| format!("the facts do not fit the rollout schema: {e}"))?;
+    let judgement = match verdict.decision {
+        dsl::Decision::Pass => Judgement::Pass,
+        dsl::Decision::Warn => Judgement::Warn,
+        dsl::Decision::Deny => Judgement::Deny,
+    };
+    let mut fired: Vec<Fired> = verdict
+        .findings
+        .iter()
+        .filter(|f| f.counts())
+        .map(|f| Fired {
+            rule: f.rule.to_string(),
+            effect: format!("{:?}", f.effect).to_lowercase(),
+            message: f.message.to_string(),
+            evidence: f.evidence.iter().map(|e| e.text()).collect(),
+            fix: f.fix.as_ref().map(|x| x.to_string()),
+        })
+        .collect();
+    fired.extend(verdict.errors.iter().map(|e| Fired {
+        rule: e.rule.to_string(),
+        effect: format!("{:?}", e.effect).to_lowercase(),
+        message: format!("the rule could not be evaluated: {}", e.error),
+        evidence: Vec::new(),
+        fix: None,
+    }));
+    Ok((judgement, fired))
 }
 
 #[cfg(test)]

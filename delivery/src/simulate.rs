@@ -12,14 +12,7 @@ use serde::Serialize;
 use crate::rollout::{self, Cohort, Context, Judgement, Outcome, Phase, Progress, Sample};
 use crate::scenario::Scenario;
 
-/// A rule that fired at an interval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Fired {
-    pub rule: String,
-    pub effect: String,
-    pub message: String,
-    pub evidence: Vec<String>,
-}
+pub use crate::rollout::Fired;
 
 /// One analysis interval.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,21 +56,18 @@ impl Simulation {
     }
 }
 
-/// Plays `scenario` with `seed` against `pack` (rollback rules over rollout facts).
+/// Plays `scenario` with `seed` against `pack` (rollback rules over rollout facts). Cohorts
+/// are drawn for `release` (the id of a live release, to compare with its run), or for the
+/// scenario's own name.
 pub fn simulate(
     scenario: &Scenario,
     pack: &dsl::Pack,
     options: &dsl::EvalOptions,
     seed: u64,
+    release: Option<&str>,
 ) -> Result<Simulation, String> {
-    if pack.schema().name != "rollout" {
-        return Err(format!(
-            "the rollback rules must judge rollout facts (`facts rollout` in the pack header); this pack judges {} facts",
-            pack.schema().name
-        ));
-    }
     let plan = &scenario.plan;
-    let release = scenario.release();
+    let release = release.map_or_else(|| scenario.release(), str::to_owned);
     let per_window = (plan.window_secs / plan.interval_secs).max(1) as usize;
     let intervals = scenario.duration_secs / plan.interval_secs;
     let mut window: VecDeque<Vec<Sample>> = VecDeque::new();
@@ -130,32 +120,9 @@ pub fn simulate(
             now,
         };
         let facts = rollout::facts(&context, &canary, &baseline);
-        let verdict = pack
-            .evaluate_facts(&facts, options)
-            .map_err(|e| format!("interval {i}: the facts do not fit the rollout schema: {e}"))?;
-        let judgement = match verdict.decision {
-            dsl::Decision::Pass => Judgement::Pass,
-            dsl::Decision::Warn => Judgement::Warn,
-            dsl::Decision::Deny => Judgement::Deny,
-        };
+        let (judgement, fired) =
+            rollout::judge(pack, options, &facts).map_err(|e| format!("interval {i}: {e}"))?;
         let (next, outcome) = plan.next(progress, now, judgement);
-        let mut fired: Vec<Fired> = verdict
-            .findings
-            .iter()
-            .filter(|f| f.counts())
-            .map(|f| Fired {
-                rule: f.rule.clone(),
-                effect: format!("{:?}", f.effect).to_lowercase(),
-                message: f.message.clone(),
-                evidence: f.evidence.iter().map(|e| e.text()).collect(),
-            })
-            .collect();
-        fired.extend(verdict.errors.iter().map(|e| Fired {
-            rule: e.rule.clone(),
-            effect: format!("{:?}", e.effect).to_lowercase(),
-            message: format!("the rule could not be evaluated: {}", e.error),
-            evidence: Vec::new(),
-        }));
         reports.push(IntervalReport {
             interval: i,
             minute: now / 60,

@@ -64,7 +64,7 @@ fn every_shipped_scenario_ends_as_it_expects() {
         all.iter().map(|(n, _)| n).collect::<Vec<_>>()
     );
     for (name, s) in &all {
-        let sim = delivery::simulate::simulate(s, &pack, &options, s.seed).unwrap();
+        let sim = delivery::simulate::simulate(s, &pack, &options, s.seed, None).unwrap();
         let trace: Vec<String> = sim
             .intervals
             .iter()
@@ -84,7 +84,7 @@ fn every_shipped_scenario_ends_as_it_expects() {
             trace.join("\n")
         );
         // The same seed gives the same decisions.
-        let again = delivery::simulate::simulate(s, &pack, &options, s.seed).unwrap();
+        let again = delivery::simulate::simulate(s, &pack, &options, s.seed, None).unwrap();
         assert_eq!(again.sequence(), sim.sequence(), "{name}");
         // A rollback is explained with both cohorts' numbers.
         if sim.phase == Phase::RolledBack {
@@ -128,7 +128,8 @@ fn rollback_rules_must_judge_rollout_facts() {
     .pack
     .unwrap();
     let (_, s) = scenarios().remove(0);
-    let err = delivery::simulate::simulate(&s, &marketplace, &dsl::EvalOptions::new(today()), 1)
-        .unwrap_err();
+    let err =
+        delivery::simulate::simulate(&s, &marketplace, &dsl::EvalOptions::new(today()), 1, None)
+            .unwrap_err();
     assert!(err.contains("facts rollout"), "{err}");
 }

@@ -12,6 +12,7 @@ mod m0002_trust;
 mod m0003_submissions;
 mod m0004_hardening;
 mod m0005_releases;
+mod m0006_fleet;
 
 /// Runs Stellar's migrations in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_submissions::Migration),
             Box::new(m0004_hardening::Migration),
             Box::new(m0005_releases::Migration),
+            Box::new(m0006_fleet::Migration),
         ]
     }
 }

@@ -15,18 +15,39 @@ use chrono::{DateTime, TimeDelta, Utc};
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
     manual: Option<Arc<Mutex<DateTime<Utc>>>>,
+    /// A clock that runs `factor` times faster than the system's from `origin`
+    /// (`stellar serve --time-scale`, for demonstrations: a rollout of hours plays in minutes).
+    scaled: Option<(DateTime<Utc>, u32)>,
 }
 
 impl Clock {
     /// The system clock.
     pub fn system() -> Clock {
-        Clock { manual: None }
+        Clock::default()
+    }
+
+    /// A clock `factor` times faster than the system's, starting from now. Everything on the
+    /// schedule runs faster alike: analysis intervals, holds, leases, session lifetimes.
+    pub fn scaled(factor: u32) -> Clock {
+        if factor <= 1 {
+            return Clock::system();
+        }
+        Clock {
+            manual: None,
+            scaled: Some((Utc::now(), factor)),
+        }
+    }
+
+    /// How much faster than the system's this clock runs (1 for the system clock).
+    pub fn factor(&self) -> u32 {
+        self.scaled.map_or(1, |(_, f)| f)
     }
 
     /// A clock that stands still at `start` until [`Clock::advance`] moves it.
     pub fn manual(start: DateTime<Utc>) -> Clock {
         Clock {
             manual: Some(Arc::new(Mutex::new(start))),
+            scaled: None,
         }
     }
 
@@ -37,9 +58,13 @@ impl Clock {
 
     /// Now.
     pub fn now(&self) -> DateTime<Utc> {
-        match &self.manual {
-            None => Utc::now(),
-            Some(t) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+        match (&self.manual, self.scaled) {
+            (Some(t), _) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
+            (None, Some((origin, factor))) => {
+                let real = Utc::now() - origin;
+                origin + real * factor as i32
+            }
+            (None, None) => Utc::now(),
         }
     }
 
@@ -69,5 +94,19 @@ mod tests {
         c.advance(Duration::from_secs(300));
         assert_eq!(c.now(), start + TimeDelta::seconds(300));
         assert!(c.is_manual() && !Clock::system().is_manual());
+    }
+
+    #[test]
+    fn a_scaled_clock_runs_ahead_of_the_system_one() {
+        let c = Clock::scaled(1000);
+        let before = Utc::now();
+        std::thread::sleep(Duration::from_millis(20));
+        // 20 ms of real time is at least 20 s of scaled time.
+        assert!(
+            c.now() - before >= TimeDelta::seconds(19),
+            "{}",
+            c.now() - before
+        );
+        assert_eq!(Clock::scaled(1).factor(), 1);
     }
 }

@@ -146,6 +146,10 @@ pub struct AnalysisConfig {
     pub max_attempts: u32,
     pub lease: Duration,
     pub pack: PackSource,
+    /// The rollback rules' directory (default: built in).
+    pub rollback_pack: Option<PathBuf>,
+    /// Days fleet health reports are kept.
+    pub fleet_retention_days: u32,
     /// Uploads buffered in memory at once.
     pub max_concurrent_uploads: usize,
     /// How long an upload waits for its turn to be read before it is refused (429).
@@ -286,7 +290,7 @@ impl Config {
             keys: KeyConfig::from_args(&args.keys)?,
             auth,
             analysis: AnalysisConfig::from_args(&args.analysis)?,
-            clock: Clock::system(),
+            clock: Clock::scaled(args.time_scale),
         };
         Ok(Config {
             services,
@@ -407,6 +411,16 @@ impl AnalysisConfig {
             pack: match &a.policy_dir {
                 Some(dir) => PackSource::Dir(dir.clone()),
                 None => PackSource::BuiltIn,
+            },
+            rollback_pack: a.rollback_policy_dir.clone(),
+            fleet_retention_days: match a.fleet_report_retention_days {
+                0 => {
+                    return Err(invalid(
+                        "fleet-report-retention-days",
+                        "keep reports at least 1 day (the analysis reads the last hour)",
+                    ));
+                }
+                d => d,
             },
             max_concurrent_uploads: a.max_concurrent_uploads,
             upload_wait: Duration::from_secs(10),

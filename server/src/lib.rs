@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod fleet_sim;
 pub mod http;
 pub mod scheduler;
 pub mod secrets;

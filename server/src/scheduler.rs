@@ -3,7 +3,8 @@
 //!
 //! Two kinds of periodic task:
 //! - **local** tasks do per-instance upkeep (metrics, the queue gauge and sweep, expired
-//!   sessions, idle throttle buckets) and run on every instance;
+//!   sessions, idle throttle buckets, fleet reports past their retention) and run on every
+//!   instance;
 //! - **once** tasks must happen once across all instances (signing a ledger checkpoint,
 //!   verifying the ledger): each due one enqueues a job whose subject names the task and its
 //!   time slot (`ledger.checkpoint:<slot>`), so that however many instances tick in the same
@@ -33,6 +34,8 @@ pub enum Task {
     Upkeep,
     /// Deleting expired sessions (every instance; idempotent).
     PurgeSessions,
+    /// Deleting fleet reports older than their retention (every instance; idempotent).
+    PruneReports,
     /// Signing a ledger checkpoint (once, as a job).
     Checkpoint,
     /// Verifying the whole ledger (once, as a job).
@@ -44,6 +47,7 @@ impl Task {
         match self {
             Task::Upkeep => "upkeep",
             Task::PurgeSessions => "purge-sessions",
+            Task::PruneReports => "fleet.prune-reports",
             Task::Checkpoint => "ledger.checkpoint",
             Task::VerifyLedger => "ledger.verify",
         }
@@ -54,7 +58,7 @@ impl Task {
         match self {
             Task::Checkpoint => Some(JobKind::LedgerCheckpoint),
             Task::VerifyLedger => Some(JobKind::LedgerVerify),
-            Task::Upkeep | Task::PurgeSessions => None,
+            Task::Upkeep | Task::PurgeSessions | Task::PruneReports => None,
         }
     }
 }
@@ -85,6 +89,7 @@ impl Scheduler {
         let slots = [
             (Task::Upkeep, Duration::from_secs(5)),
             (Task::PurgeSessions, Duration::from_secs(600)),
+            (Task::PruneReports, Duration::from_secs(3600)),
             (Task::Checkpoint, schedule.checkpoint_interval),
             (Task::VerifyLedger, schedule.verify_interval),
         ]
@@ -172,6 +177,13 @@ impl Scheduler {
                 }
                 Ok(())
             }
+            Task::PruneReports => {
+                let n = self.services.fleet.prune().await?;
+                if n > 0 {
+                    tracing::info!(pruned = n, "fleet reports past their retention deleted");
+                }
+                Ok(())
+            }
             Task::Checkpoint | Task::VerifyLedger => Ok(()),
         }
     }
@@ -180,7 +192,8 @@ impl Scheduler {
     pub fn spawn(self: Arc<Self>, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
         tokio::spawn(async move {
             loop {
-                let wait = self.until_next();
+                // A scaled clock runs `factor` times faster: sleep that much less.
+                let wait = self.until_next() / self.clock.factor().max(1);
                 tokio::select! {
                     _ = stop.changed() => break,
                     _ = tokio::time::sleep(wait) => { self.tick().await; }

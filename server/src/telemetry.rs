@@ -131,5 +131,37 @@ fn describe() {
         "stellar_releases_finished_total",
         "Releases that ended, by state (succeeded, rejected, aborted, superseded, failed, rolled_back)"
     );
+    metrics::describe_counter!(
+        "stellar_rollbacks_total",
+        "Rollouts the rollback rules rolled back, by plugin and by the deny rule that fired"
+    );
+    metrics::describe_gauge!(
+        "stellar_rollout_step",
+        "The step (from 1) of the plugin's rollout in flight; 0 after a rollback"
+    );
+    metrics::describe_gauge!(
+        "stellar_rollout_weight",
+        "Percent of hosts the plugin's rollout has reached; 0 after a rollback"
+    );
+    metrics::describe_counter!(
+        "stellar_rollout_intervals_total",
+        "Rollout intervals judged, by plugin and what the verdict did (advance, stay, hold, pause, roll_back, complete)"
+    );
+    metrics::describe_counter!(
+        "stellar_releases_yanked_total",
+        "GA versions withdrawn, by plugin"
+    );
+    metrics::describe_counter!(
+        "stellar_fleet_polls_total",
+        "Channel polls by hosts, by result (changed, or not_modified for an ETag hit)"
+    );
+    metrics::describe_counter!(
+        "stellar_fleet_samples_total",
+        "Health samples stored from fleet reports"
+    );
+    metrics::describe_counter!(
+        "stellar_fleet_reports_refused_total",
+        "Fleet report batches refused, by reason (late, future, duplicate, oversized, inconsistent, bad_name, bad_interval, not_told, unknown_host, wrong_host)"
+    );
     metrics::gauge!("stellar_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }

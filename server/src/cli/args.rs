@@ -71,6 +71,9 @@ pub enum Command {
     /// Rollouts: play a scenario against rollback rules offline.
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// The fleet: fleet tokens for hosts, and a simulated fleet over HTTP.
+    #[command(subcommand)]
+    Fleet(FleetCommand),
 }
 
 /// Where the database is.
@@ -159,6 +162,13 @@ pub struct AnalysisArgs {
     /// Policy pack directory (`.spl` files). Default: the marketplace pack built in.
     #[arg(long, env = "STELLAR_POLICY_DIR")]
     pub policy_dir: Option<PathBuf>,
+    /// Rollback rules directory (`.spl` files with `facts rollout`): what judges every
+    /// analysed rollout's intervals. Default: `policies/rollout`, built in.
+    #[arg(long, env = "STELLAR_ROLLBACK_POLICY_DIR")]
+    pub rollback_policy_dir: Option<PathBuf>,
+    /// Days the fleet's health reports are kept before they are pruned.
+    #[arg(long, env = "STELLAR_FLEET_REPORT_RETENTION_DAYS", default_value_t = crate::services::fleet::DEFAULT_RETENTION_DAYS)]
+    pub fleet_report_retention_days: u32,
     /// Advisory list (TOML). Default: the list built in.
     #[arg(long, env = "STELLAR_ADVISORIES")]
     pub advisories: Option<PathBuf>,
@@ -191,6 +201,8 @@ impl Default for AnalysisArgs {
             sandbox_max_memory_mb: 512,
             sandbox_max_timeout_ms: 10_000,
             policy_dir: None,
+            rollback_policy_dir: None,
+            fleet_report_retention_days: crate::services::fleet::DEFAULT_RETENTION_DAYS,
             advisories: None,
             host_matrix: None,
             max_concurrent_uploads: 4,
@@ -241,6 +253,13 @@ pub struct ServeArgs {
     /// deployment.
     #[arg(long, env = "STELLAR_DEMO")]
     pub demo: bool,
+
+    /// Run the scheduler's clock this many times faster than real time (1–3600), so that a
+    /// rollout of hours plays in minutes with `stellar fleet simulate --time-scale`. For
+    /// demonstrations only: session lifetimes and job leases run faster too.
+    #[arg(long, env = "STELLAR_TIME_SCALE", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub time_scale: u32,
 
     /// Do not apply pending migrations at start-up (run `stellar migrate` instead). The server
     /// reports not ready until the schema is current.
@@ -618,6 +637,19 @@ pub enum ReleaseCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: OutputFormat,
     },
+    /// Steer a release's rollout (platform users): `promote` skips the rest of the hold,
+    /// `pause`/`resume` stop and restart its analysis, `retry` starts a rolled-back release
+    /// again, `yank` withdraws a GA version (hosts return to the version before it).
+    #[command(name = "promote")]
+    Promote(ControlArgs),
+    #[command(name = "pause")]
+    Pause(ControlArgs),
+    #[command(name = "resume")]
+    Resume(ControlArgs),
+    #[command(name = "retry")]
+    Retry(ControlArgs),
+    #[command(name = "yank")]
+    Yank(ControlArgs),
     /// Download a release's attestations and unpack them into a folder, ready for
     /// `in-toto-verify` or `stellar verify-release`.
     Download {
@@ -628,6 +660,19 @@ pub enum ReleaseCommand {
         #[command(flatten)]
         server: ServerArgs,
     },
+}
+
+/// A rollout control on one release.
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    pub id: String,
+    /// Why (required; shown on the release and kept in the ledger).
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub server: ServerArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -935,6 +980,89 @@ impl FactsKind {
     }
 }
 
+// ----- stellar fleet ---------------------------------------------------------------------------
+
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Fleet tokens: what hosts poll the channel and report with (platform users).
+    #[command(subcommand)]
+    Token(FleetTokenCommand),
+    /// Hosts by product version and region, and the stale ones.
+    Show {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Play N hosts over HTTP: they poll the channel, install what it names, and report the
+    /// samples a scenario gives the version they run, one round per analysis interval.
+    Simulate {
+        /// The Stellar server.
+        #[arg(long, env = "STELLAR_SERVER")]
+        server: String,
+        /// A group fleet token (`stf_…`, `stellar fleet token create --group …`).
+        #[arg(long, env = "STELLAR_FLEET_TOKEN", hide_env_values = true)]
+        token: String,
+        /// How many hosts (1–100,000).
+        #[arg(long, default_value_t = 200)]
+        hosts: u32,
+        /// The scenario (TOML, as `stellar rollout simulate` reads).
+        #[arg(long)]
+        scenario: PathBuf,
+        /// The seed of the samples (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Rounds run this many times faster than the scenario's interval; start the server
+        /// with the same `--time-scale`.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=3600))]
+        time_scale: u32,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Each request waits a random time up to this many milliseconds.
+        #[arg(long, default_value_t = 200)]
+        jitter_ms: u64,
+        /// Rounds to play (default: the scenario's duration).
+        #[arg(long)]
+        rounds: Option<u64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FleetTokenCommand {
+    /// Make a fleet token for one host (`--host`) or a group of hosts (`--group`); the secret
+    /// is printed once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, conflicts_with = "group")]
+        host: Option<String>,
+        #[arg(long)]
+        group: Option<String>,
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Every fleet token (never the secrets).
+    List {
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+    /// Revoke a fleet token: its hosts are refused from their next request.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        server: ServerArgs,
+        #[arg(long, value_enum, default_value = "text")]
+        format: OutputFormat,
+    },
+}
+
 // ----- stellar rollout -------------------------------------------------------------------------
 
 #[derive(Debug, Subcommand)]
@@ -952,6 +1080,10 @@ pub enum RolloutCommand {
         /// The seed of the simulated samples (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
+        /// Draw the cohorts for this release id (to compare with a live rollout of it; default:
+        /// the scenario's name).
+        #[arg(long)]
+        release: Option<String>,
         #[command(flatten)]
         common: Common,
     },

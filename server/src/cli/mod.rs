@@ -11,6 +11,7 @@ pub mod args;
 
 mod admin;
 mod client;
+mod fleet;
 mod keys;
 mod ledger;
 mod offline;
@@ -47,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::VerifyRelease(args) => release::run_verify(args),
         Command::Pipeline(cmd) => release::run_pipeline(cmd),
         Command::Rollout(cmd) => rollout::run(cmd),
+        Command::Fleet(cmd) => fleet::run(cmd),
         Command::Serve(args) => block_on(serve::serve(*args)),
         Command::Migrate(db) => block_on(quiet(serve::migrate(db))),
         Command::Admin(cmd) => block_on(quiet(admin::run(cmd))),

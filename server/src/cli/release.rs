@@ -9,7 +9,8 @@ use std::path::{Component, Path};
 use std::process::ExitCode;
 
 use app::delivery::{
-    DecisionInput, NewRelease, PipelineVersion, ReasonInput, ReleaseDetail, ReleasePage, Verdict,
+    DecisionInput, NewRelease, PipelineVersion, ReasonInput, ReleaseDetail, ReleasePage,
+    RolloutControl, Verdict,
 };
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -100,6 +101,87 @@ fn print_release(d: &ReleaseDetail) {
     if let Some(why) = &d.cannot_decide {
         println!("you cannot decide: {why}");
     }
+    if let Some(y) = &d.yanked_at {
+        println!("yanked at {y}");
+    }
+    if let Some(ro) = &d.rollout {
+        println!(
+            "rollout: {} at step {} of {} ({} % of hosts){}{}",
+            ro.phase.as_str(),
+            ro.step,
+            ro.steps,
+            ro.weight,
+            ro.baseline_version
+                .as_deref()
+                .map(|b| format!(", baseline {b}"))
+                .unwrap_or_default(),
+            ro.next_at
+                .as_deref()
+                .map(|t| format!(", next interval judged at {t}"))
+                .unwrap_or_default()
+        );
+        if let Some(p) = &ro.paused_because {
+            println!("  paused: {p}");
+        }
+        for i in &ro.intervals {
+            println!(
+                "  #{:<3} {} step {} ({} %): {} → {}; canary {} calls, {} bp errors, p95 {} ms on {} hosts; baseline {} calls, {} bp errors, p95 {} ms on {} hosts",
+                i.seq,
+                i.at,
+                i.step,
+                i.weight,
+                i.judgement,
+                i.outcome,
+                i.canary.samples,
+                i.canary.error_rate_bp,
+                i.canary.p95_ms,
+                i.canary.hosts,
+                i.baseline.samples,
+                i.baseline.error_rate_bp,
+                i.baseline.p95_ms,
+                i.baseline.hosts
+            );
+            for f in &i.fired {
+                println!("        {} [{}]: {}", f.rule, f.effect, f.message);
+                for e in &f.evidence {
+                    println!("          - {e}");
+                }
+                if let Some(fix) = &f.fix {
+                    println!("          fix: {fix}");
+                }
+            }
+        }
+    }
+    if !d.controls.is_empty() {
+        let names: Vec<&str> = d.controls.iter().map(|c| c.as_str()).collect();
+        println!(
+            "you may: {} (`stellar release <control> {} --reason …`)",
+            names.join(", "),
+            d.summary.id
+        );
+    }
+}
+
+async fn control(
+    http: &reqwest::Client,
+    c: super::args::ControlArgs,
+    which: RolloutControl,
+) -> Result<(), String> {
+    let d: ReleaseDetail = send(
+        &c.server,
+        http.post(url(
+            &c.server.server,
+            &format!("/api/v1/releases/{}/rollout", c.id),
+        ))
+        .json(&serde_json::json!({"control": which, "reason": c.reason})),
+    )
+    .await?;
+    if c.format == Format::Json {
+        print_json(&d)
+    } else {
+        print_release(&d)
+    }
+    Ok(())
 }
 
 async fn send<T: serde::de::DeserializeOwned>(
@@ -254,6 +336,11 @@ pub fn run_release(cmd: ReleaseCommand) -> ExitCode {
                     .await?;
                     show(&d, format);
                 }
+                ReleaseCommand::Promote(c) => control(&http, c, RolloutControl::Promote).await?,
+                ReleaseCommand::Pause(c) => control(&http, c, RolloutControl::Pause).await?,
+                ReleaseCommand::Resume(c) => control(&http, c, RolloutControl::Resume).await?,
+                ReleaseCommand::Retry(c) => control(&http, c, RolloutControl::Retry).await?,
+                ReleaseCommand::Yank(c) => control(&http, c, RolloutControl::Yank).await?,
                 ReleaseCommand::Download { id, out, server } => {
                     let res = http
                         .get(url(

@@ -20,6 +20,7 @@ pub fn run(cmd: RolloutCommand) -> ExitCode {
             policy: paths,
             scenario,
             seed,
+            release,
             common,
         } => {
             let today = common
@@ -48,8 +49,13 @@ pub fn run(cmd: RolloutCommand) -> ExitCode {
                 Err(e) => return trouble(&format!("{}: {e}", scenario.display())),
             };
             let seed = seed.unwrap_or(sc.seed);
-            let sim = match delivery::simulate::simulate(&sc, pack, &EvalOptions::new(today), seed)
-            {
+            let sim = match delivery::simulate::simulate(
+                &sc,
+                pack,
+                &EvalOptions::new(today),
+                seed,
+                release.as_deref(),
+            ) {
                 Ok(s) => s,
                 Err(e) => return trouble(&e),
             };

@@ -550,6 +550,8 @@ pub mod release {
         pub package_ready_at: Option<DateTimeUtc>,
         pub package_opened_at: Option<DateTimeUtc>,
         pub decided_at: Option<DateTimeUtc>,
+        /// When a GA version was withdrawn (`stellar release yank`).
+        pub yanked_at: Option<DateTimeUtc>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -711,6 +713,156 @@ pub mod webhook_delivery {
         pub last_error: Option<String>,
         pub created_at: DateTimeUtc,
         pub delivered_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A fleet token: a host's (or a host group's) credential for the fleet routes, stored as
+/// sha256.
+pub mod fleet_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fleet_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub public_id: String,
+        pub name: String,
+        pub token_hash: String,
+        pub prefix: String,
+        /// The one host this token speaks for, or `None` for a group token (the host names
+        /// itself).
+        pub host: Option<String>,
+        pub host_group: Option<String>,
+        pub created_by: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub last_used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// A host of the fleet, as it last polled and reported.
+pub mod fleet_host {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fleet_hosts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub token_id: i32,
+        pub host_group: Option<String>,
+        pub product_version: Option<String>,
+        pub region: Option<String>,
+        pub policy_pack: Option<String>,
+        pub first_seen: DateTimeUtc,
+        pub last_poll: DateTimeUtc,
+        pub last_report: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One host's health for one plugin version over one interval (append-only).
+pub mod fleet_report {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "fleet_reports")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub host: String,
+        pub plugin_id: String,
+        pub version: String,
+        /// Unix seconds.
+        pub interval_start: i64,
+        pub interval_secs: i32,
+        pub calls: i64,
+        pub errors: i64,
+        pub crashes: i64,
+        /// The latency histogram's counts, comma-separated.
+        pub latency: String,
+        pub product_version: String,
+        pub policy_pack: String,
+        /// Unix seconds.
+        pub received_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Where an analysed rollout stands ([`delivery::rollout::Progress`], in seconds since
+/// `started_at`).
+pub mod rollout {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rollouts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub release_id: String,
+        pub stage: i32,
+        /// [`delivery::rollout::Phase`].
+        pub phase: String,
+        pub started_at: DateTimeUtc,
+        pub step: i32,
+        /// Percent of hosts on the new version (what the channel reads).
+        pub weight: i32,
+        pub step_started: i64,
+        pub passing_since: i64,
+        pub inconclusive: i32,
+        /// Intervals judged so far.
+        pub intervals: i32,
+        pub next_at: DateTimeUtc,
+        pub paused_because: Option<String>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One judged interval of a rollout: the verdict, what it did, the facts and the rules that
+/// fired.
+pub mod rollout_interval {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "rollout_intervals")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub release_id: String,
+        pub seq: i32,
+        pub at: DateTimeUtc,
+        pub step: i32,
+        pub weight: i32,
+        pub judgement: String,
+        pub outcome: String,
+        /// JSON of `Vec<delivery::rollout::Fired>`.
+        pub fired: String,
+        /// JSON of the facts the rules judged.
+        pub facts: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -16,6 +16,8 @@ pub enum Access {
     Public,
     /// A signed-in caller allowed to take this action.
     Signed(Action),
+    /// A host of the fleet, with a fleet token (never a user's session or API token).
+    Host,
 }
 
 /// One route and its access.
@@ -40,6 +42,7 @@ const fn to(action: Action) -> Access {
 }
 
 const PUBLIC: Access = Access::Public;
+const HOST: Access = Access::Host;
 
 /// The JSON API, operations and sign-in routes.
 pub const API_RULES: &[Rule] = &[
@@ -210,6 +213,24 @@ pub const API_RULES: &[Rule] = &[
         "/api/v1/calendar/windows/{id}",
         to(Action::ManagePipeline),
     ),
+    rule("GET", "/api/v1/fleet/channel", HOST),
+    rule("GET", "/api/v1/fleet/bundles/{digest}", HOST),
+    rule("GET", "/api/v1/fleet/bundles/{digest}/attestations", HOST),
+    rule("POST", "/api/v1/fleet/reports", HOST),
+    rule("GET", "/api/v1/fleet", to(Action::ReadFleet)),
+    rule("GET", "/api/v1/fleet/tokens", to(Action::ManageFleet)),
+    rule("POST", "/api/v1/fleet/tokens", to(Action::ManageFleet)),
+    rule(
+        "POST",
+        "/api/v1/fleet/tokens/{id}/revoke",
+        to(Action::ManageFleet),
+    ),
+    rule(
+        "POST",
+        "/api/v1/releases/{id}/rollout",
+        to(Action::ControlRollout),
+    ),
+    rule("POST", "/releases/{id}/rollout", to(Action::ControlRollout)),
     rule("GET", "/api/v1/webhooks", to(Action::ManageWebhooks)),
     rule("POST", "/api/v1/webhooks", to(Action::ManageWebhooks)),
     rule(

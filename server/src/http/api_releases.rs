@@ -49,7 +49,7 @@ struct AbortForm {
     reason: String,
 }
 
-fn back(id: &str, outcome: Result<String, String>) -> Response {
+pub(super) fn back(id: &str, outcome: Result<String, String>) -> Response {
     let (key, text) = match outcome {
         Ok(n) => ("notice", n),
         Err(e) => ("error", e),

@@ -178,6 +178,7 @@ pub async fn portal_upload(
                     m
                 }
                 ApiError::App(e) => e.to_string(),
+                ApiError::Report(r) => r.detail,
                 ApiError::Rejection { detail, .. } => detail,
             };
             let q: String = form_urlencoded::Serializer::new(String::new())

@@ -279,6 +279,12 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
     if let Some(detail) = cross_site(&state, &req) {
         return refuse(route.as_deref(), StatusCode::FORBIDDEN, detail);
     }
+    if route
+        .as_deref()
+        .is_some_and(|r| access::lookup(req.method().as_str(), r) == Some(Access::Host))
+    {
+        return host_request(state, req, next).await;
+    }
 
     let public = route
         .as_deref()
@@ -358,7 +364,8 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
 
     if let Some(route) = route.as_deref() {
         match access::lookup(req.method().as_str(), route) {
-            Some(Access::Public) => {}
+            // Handled above; never reached.
+            Some(Access::Public) | Some(Access::Host) => {}
             Some(Access::Signed(action)) => match &resolved {
                 None if access::is_page(route) => {
                     let mut target = format!("/login?next={}", urlencode(&path));
@@ -411,6 +418,47 @@ pub async fn authenticate(State(state): State<AppState>, req: Request, next: Nex
             .insert(header::SET_COOKIE, session_cookie(secure, None));
     }
     res
+}
+
+/// A fleet route: only a valid fleet token gets through (a user's session or API token never
+/// does, and a fleet token never reaches any other route: `token_principal` knows only API
+/// tokens).
+async fn host_request(state: AppState, mut req: Request, next: Next) -> Response {
+    let unauthorized = |detail: &str| {
+        Problem::new(StatusCode::UNAUTHORIZED, detail.to_owned()).into_response_with_status()
+    };
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .map(str::to_owned);
+    let Some(token) = token else {
+        return unauthorized(
+            "the fleet routes need a fleet token: send `Authorization: Bearer stf_…` (a platform user makes one with `stellar fleet token create`)",
+        );
+    };
+    if token.starts_with(crate::services::accounts::TOKEN_PREFIX) {
+        return Problem::new(
+            StatusCode::FORBIDDEN,
+            "this is a user's API token, not a fleet token: a host authenticates with a fleet token (`stf_…`) that a platform user makes with `stellar fleet token create`",
+        )
+        .into_response_with_status();
+    }
+    match state.fleet.caller(&token).await {
+        Ok(Some(caller)) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Ok(None) => unauthorized(
+            "the fleet token is unknown, expired or revoked: ask a platform user for a new one",
+        ),
+        Err(e) => ApiError::App(e).into_response(),
+    }
 }
 
 pub(super) fn urlencode(s: &str) -> String {

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod api_accounts;
+pub mod api_fleet;
 pub mod api_keys;
 pub mod api_ledger;
 pub mod api_pipeline;
@@ -73,6 +74,7 @@ pub struct AppState {
     pub pipelines: crate::services::pipelines::Pipelines,
     pub calendar: crate::services::calendar::CalendarService,
     pub webhooks: crate::services::webhooks::Webhooks,
+    pub fleet: crate::services::fleet::Fleet,
     pub health: Health,
     pub metrics: PrometheusHandle,
     pub leptos_options: LeptosOptions,
@@ -95,6 +97,7 @@ impl AppState {
             pipelines: s.pipelines.clone(),
             calendar: s.calendar.clone(),
             webhooks: s.webhooks.clone(),
+            fleet: s.fleet.clone(),
             health: Health::new(s.db.clone()),
             metrics,
             openapi: Arc::new(OnceLock::new()),
@@ -128,6 +131,7 @@ impl FromRef<AppState> for LeptosOptions {
         (name = "ledger", description = "The audit ledger: entries, signed checkpoints, proofs, export, verification"),
         (name = "keys", description = "Signing keys, the trust root, and offline signing requests"),
         (name = "operations", description = "Health and metrics"),
+        (name = "fleet", description = "The fleet: the host channel, bundles, health reports (fleet tokens), fleet tokens and the fleet overview"),
     ),
     components(schemas(Problem)),
 )]
@@ -142,6 +146,17 @@ fn openapi_doc(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .description(Some("An API token (`stl_…`)"))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "fleet",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "A fleet token (`stf_…`), made by a platform user for a host or a host group",
+                ))
                 .build(),
         ),
     );
@@ -174,6 +189,7 @@ fn openapi_doc(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                         SecurityRequirement::new("session", names),
                     ]
                 }
+                Some(Access::Host) => vec![SecurityRequirement::new("fleet", Vec::<String>::new())],
                 // Public, or (a bug the tests catch) missing from the access table.
                 _ => vec![SecurityRequirement::default()],
             });
@@ -222,7 +238,7 @@ fn document_problems(op: &mut utoipa::openapi::path::Operation, access: Option<A
             "The body is well formed but breaks a rule: the `detail` and `field` say which",
         );
     }
-    if let Some(Access::Signed(_)) = access {
+    if let Some(Access::Signed(_) | Access::Host) = access {
         add(
             "401",
             "No credential, or an API token that is unknown, expired or revoked",
@@ -298,6 +314,7 @@ pub fn build_app(state: AppState) -> Router {
         .merge(api_keys::router())
         .merge(api_submissions::router())
         .merge(api_releases::router())
+        .merge(api_fleet::router())
         .merge(api_pipeline::router())
         .merge(health::router())
         .merge(session::router())

@@ -54,6 +54,21 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Vec<Object>>)]
     pub errors: Option<Vec<plugin::ManifestError>>,
+    /// The samples of a refused fleet report, each with its reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub samples: Option<Vec<SampleProblem>>,
+}
+
+/// Why one sample of a fleet report (or the batch itself) was refused.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SampleProblem {
+    /// The sample's index in the batch; absent when the batch itself is at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sample: Option<usize>,
+    /// `late`, `future`, `duplicate`, `oversized`, `inconsistent`, `bad_name`,
+    /// `bad_interval`, `not_told`, `unknown_host` or `wrong_host` (the metric's label).
+    pub reason: String,
+    pub detail: String,
 }
 
 fn slug_and_title(status: StatusCode) -> (&'static str, &'static str) {
@@ -92,6 +107,7 @@ impl Problem {
             code: None,
             file: None,
             errors: None,
+            samples: None,
         }
     }
 
@@ -125,6 +141,8 @@ pub enum ApiError {
     Rejection { status: StatusCode, detail: String },
     /// A plugin bundle that intake refused (nothing was stored).
     Refused(plugin::Rejection),
+    /// A fleet report refused whole (nothing was stored).
+    Report(crate::services::fleet::Refused),
 }
 
 impl From<AppError> for ApiError {
@@ -163,6 +181,23 @@ impl IntoResponse for ApiError {
                 p.code = Some(r.code);
                 p.file = r.file;
                 p.errors = (!r.errors.is_empty()).then_some(r.errors);
+                p.into_response_with_status()
+            }
+            ApiError::Report(r) => {
+                let status =
+                    StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+                let mut p = Problem::new(status, r.detail);
+                p.code = Some("report_refused".into());
+                p.samples = Some(
+                    r.samples
+                        .into_iter()
+                        .map(|(sample, reason, detail)| SampleProblem {
+                            sample,
+                            reason: reason.into(),
+                            detail,
+                        })
+                        .collect(),
+                );
                 p.into_response_with_status()
             }
         }

@@ -11,6 +11,7 @@
 
 pub mod accounts;
 pub mod calendar;
+pub mod fleet;
 pub mod jobs;
 pub mod keys;
 pub mod ledger;
@@ -59,6 +60,7 @@ pub struct Services {
     pub calendar: calendar::CalendarService,
     pub webhooks: webhooks::Webhooks,
     pub releases: releases::Releases,
+    pub fleet: fleet::Fleet,
 }
 
 impl Services {
@@ -70,6 +72,8 @@ impl Services {
             db.migrate().await?;
         }
         let pack = policy::load(&config.analysis.pack).map_err(OpenError::Pack)?;
+        let rollback = policy::load_rollback(config.analysis.rollback_pack.as_deref())
+            .map_err(OpenError::Pack)?;
         let conn = db.conn.clone();
         let ledger =
             ledger_store::LedgerStore::new(conn.clone(), config.keys.ledger_origin.clone());
@@ -100,6 +104,13 @@ impl Services {
             pipelines.clone(),
             calendar.clone(),
             webhooks.clone(),
+            rollback,
+        );
+        let fleet = fleet::Fleet::new(
+            conn.clone(),
+            ledger.clone(),
+            config.clock.clone(),
+            config.analysis.fleet_retention_days,
         );
         let submissions = submissions::Submissions::new(
             conn,
@@ -122,6 +133,7 @@ impl Services {
             calendar,
             webhooks,
             releases,
+            fleet,
         })
     }
 

@@ -100,6 +100,24 @@ impl Pipelines {
     ) -> Result<PipelineVersion, AppError> {
         authorize(who, Action::ManagePipeline)?;
         let parsed = spec::parse(source).map_err(|e| invalid(&e))?;
+        for p in &parsed.pipelines {
+            for st in &p.stages {
+                if let spec::StageKind::Rollout {
+                    analysis: Some(name),
+                    ..
+                } = &st.kind
+                    && name != "default"
+                {
+                    return Err(AppError::invalid(
+                        "spec",
+                        format!(
+                            "stage `{}` of pipeline `{}` names the analysis `{name}`: this server judges rollouts with one set of rollback rules, `default` (the built-in `policies/rollout`, or the directory given to `stellar serve --rollback-policy-dir`)",
+                            st.name, p.name
+                        ),
+                    ));
+                }
+            }
+        }
         if parsed.needs_release_key() && self.keys.active(Purpose::Release).await?.is_none() {
             return Err(AppError::invalid(
                 "spec",

@@ -25,6 +25,12 @@ const BUILT_IN: [(&str, &str); 3] = [
     ),
 ];
 
+/// The rollback rules built into the binary (`policies/rollout`).
+const BUILT_IN_ROLLBACK: [(&str, &str); 1] = [(
+    "rollout/rollout.spl",
+    include_str!("../../../policies/rollout/rollout.spl"),
+)];
+
 /// A checked pack, ready to judge facts.
 #[derive(Clone)]
 pub struct ActivePack {
@@ -40,30 +46,75 @@ impl std::fmt::Debug for ActivePack {
     }
 }
 
-fn options() -> CheckOptions {
+/// Which facts a pack must judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facts {
+    /// A submission's (the marketplace pack).
+    Submission,
+    /// A rollout interval's (the rollback rules).
+    Rollout,
+}
+
+fn options_for(facts: Facts) -> CheckOptions {
     CheckOptions {
-        schema: Schema::submission(),
+        schema: match facts {
+            Facts::Submission => Schema::submission(),
+            Facts::Rollout => Schema::rollout(),
+        },
         today: chrono::Utc::now().date_naive(),
     }
 }
 
+fn options() -> CheckOptions {
+    options_for(Facts::Submission)
+}
+
 fn finish(loaded: dsl::Loaded, sources: &[(String, String)]) -> Result<ActivePack, String> {
+    finish_for(Facts::Submission, loaded, sources)
+}
+
+fn finish_for(
+    want: Facts,
+    loaded: dsl::Loaded,
+    sources: &[(String, String)],
+) -> Result<ActivePack, String> {
+    let what = match want {
+        Facts::Submission => "policy pack",
+        Facts::Rollout => "rollback pack",
+    };
+    if want == Facts::Rollout && !sources.iter().any(|(_, t)| t.contains("facts rollout")) {
+        return Err(
+            "the rollback pack judges submission facts (no `facts rollout` in its header): \
+             rollback rules judge rollout intervals (start the pack header with `facts rollout`, \
+             as `policies/rollout/rollout.spl` does)"
+                .into(),
+        );
+    }
     if loaded.has_errors() {
         return Err(format!(
-            "the policy pack does not check:\n{}",
+            "the {what} does not check:\n{}",
             loaded.render(false)
         ));
     }
     let pack = loaded
         .pack
-        .ok_or_else(|| "the policy pack has no rules".to_owned())?;
+        .ok_or_else(|| format!("the {what} has no rules"))?;
     let facts = pack.schema().name;
-    if facts != "submission" {
-        return Err(format!(
-            "the policy pack judges {facts} facts (its header says `facts {facts}`): the pack \
-             that judges submissions must judge a submission's facts (remove `facts {facts}`, \
-             or give the directory of the marketplace pack)"
-        ));
+    match want {
+        Facts::Submission if facts != "submission" => {
+            return Err(format!(
+                "the policy pack judges {facts} facts (its header says `facts {facts}`): the pack \
+                 that judges submissions must judge a submission's facts (remove `facts {facts}`, \
+                 or give the directory of the marketplace pack)"
+            ));
+        }
+        Facts::Rollout if facts != "rollout" => {
+            return Err(format!(
+                "the rollback pack judges {facts} facts: rollback rules judge rollout intervals \
+                 (start the pack header with `facts rollout`, as `policies/rollout/rollout.spl` does)"
+            ));
+        }
+        _ => {}
     }
     let (name, version) = pack
         .header()
@@ -111,6 +162,38 @@ pub fn built_in() -> Result<ActivePack, String> {
         &options(),
     );
     finish(loaded, &roots)
+}
+
+/// The rollback rules built in.
+pub fn rollback_built_in() -> Result<ActivePack, String> {
+    let roots: Vec<(String, String)> = BUILT_IN_ROLLBACK
+        .iter()
+        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()))
+        .collect();
+    let loaded = dsl::load(
+        roots.clone(),
+        |_, target| {
+            Err(format!(
+                "`{target}` is not part of the built-in rollback rules"
+            ))
+        },
+        &options_for(Facts::Rollout),
+    );
+    finish_for(Facts::Rollout, loaded, &roots)
+}
+
+/// The rollback rules the configuration names (`--rollback-policy-dir`, or the built-in ones).
+pub fn load_rollback(dir: Option<&Path>) -> Result<ActivePack, String> {
+    match dir {
+        None => rollback_built_in(),
+        Some(dir) => {
+            let (loaded, all) =
+                load_files_recording(&[dir.to_path_buf()], &options_for(Facts::Rollout))
+                    .map_err(|e| format!("--rollback-policy-dir: {e}"))?;
+            finish_for(Facts::Rollout, loaded, &all)
+                .map_err(|e| format!("--rollback-policy-dir: {e}"))
+        }
+    }
 }
 
 /// The pack the configuration names.
@@ -231,6 +314,21 @@ mod tests {
         let err = super::from_dir(&empty).expect_err("no files");
         assert!(err.contains("holds no `.spl` files"), "{err}");
         let _ = std::fs::remove_dir(&empty);
+    }
+
+    #[test]
+    fn the_built_in_rollback_rules_are_the_shipped_directory() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/rollout");
+        let from_dir = super::load_rollback(Some(&dir)).expect("rollback dir");
+        let built_in = super::rollback_built_in().expect("built-in rollback rules");
+        assert_eq!(
+            (from_dir.name, from_dir.version, from_dir.sha256),
+            (built_in.name, built_in.version, built_in.sha256)
+        );
+        let marketplace =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/marketplace");
+        let err = super::load_rollback(Some(&marketplace)).expect_err("a submission pack");
+        assert!(err.contains("judges submission facts"), "{err}");
     }
 
     #[test]

@@ -194,6 +194,25 @@ const API: &[(&str, &str, [E; 6])] = &[
         "/api/v1/calendar/windows/{id}",
         [U, F, F, F, A, A],
     ),
+    // The host protocol takes fleet tokens only: a user's API token is refused (403).
+    ("GET", "/api/v1/fleet/channel", [U, F, F, F, F, F]),
+    ("GET", "/api/v1/fleet/bundles/{digest}", [U, F, F, F, F, F]),
+    (
+        "GET",
+        "/api/v1/fleet/bundles/{digest}/attestations",
+        [U, F, F, F, F, F],
+    ),
+    ("POST", "/api/v1/fleet/reports", [U, F, F, F, F, F]),
+    ("GET", "/api/v1/fleet", [U, F, F, F, A, A]),
+    ("GET", "/api/v1/fleet/tokens", [U, F, F, F, A, A]),
+    ("POST", "/api/v1/fleet/tokens", [U, F, F, F, A, A]),
+    (
+        "POST",
+        "/api/v1/fleet/tokens/{id}/revoke",
+        [U, F, F, F, N, N],
+    ),
+    ("POST", "/api/v1/releases/{id}/rollout", [U, F, F, F, A, A]),
+    ("POST", "/releases/{id}/rollout", [U, F, F, F, A, A]),
     ("GET", "/api/v1/webhooks", [U, F, F, F, F, A]),
     ("POST", "/api/v1/webhooks", [U, F, F, F, F, A]),
     ("DELETE", "/api/v1/webhooks/{id}", [U, F, F, F, F, A]),
@@ -320,6 +339,7 @@ async fn every_api_route_answers_each_role_as_the_hand_written_table_says() {
                 .replace("{username}", "partner-acme")
                 .replace("{id}", &victim_id)
                 .replace("{seq}", "0")
+                .replace("{digest}", &"ab".repeat(32))
                 .replace("{version}", "999")
                 .replace("{key}", "0123456789abcdef"),
         );

@@ -12,6 +12,7 @@
 mod authz;
 mod cli;
 mod errors;
+mod fleet;
 mod health;
 mod helpers;
 mod keys;

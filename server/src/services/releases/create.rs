@@ -259,6 +259,7 @@ impl Releases {
             package_ready_at: Set(None),
             package_opened_at: Set(None),
             decided_at: Set(None),
+            yanked_at: Set(None),
         })
         .exec_without_returning(a.txn())
         .await

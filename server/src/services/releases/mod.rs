@@ -8,6 +8,8 @@
 //! - [`documents`]: the layout, links and statements, the attestation archive.
 //! - [`package`]: the fast-review package.
 //! - [`queries`]: lists, one release, the inbox count, the calendar's view of releases.
+//! - [`rollout`]: analysed rollouts judged interval by interval, rollbacks, and people's
+//!   controls (promote, pause, resume, retry, yank).
 //!
 //! **Invariants:**
 //! - Every change to a release is one transaction that also appends its ledger entry, bumps the
@@ -23,6 +25,7 @@ mod decide;
 pub mod documents;
 pub mod package;
 mod queries;
+pub mod rollout;
 mod step;
 
 use std::collections::HashMap;
@@ -59,6 +62,8 @@ pub struct Releases {
     calendar: CalendarService,
     hooks: Webhooks,
     clock: Clock,
+    /// The rollback rules that judge analysed rollouts.
+    rollback: super::policy::ActivePack,
 }
 
 fn not_found(id: &str) -> AppError {
@@ -105,6 +110,7 @@ pub(crate) fn wire_state(s: ReleaseState) -> WireState {
         ReleaseState::Superseded => WireState::Superseded,
         ReleaseState::Failed => WireState::Failed,
         ReleaseState::RolledBack => WireState::RolledBack,
+        ReleaseState::Yanked => WireState::Yanked,
     }
 }
 
@@ -118,6 +124,7 @@ pub(crate) fn engine_state(s: WireState) -> ReleaseState {
         WireState::Superseded => ReleaseState::Superseded,
         WireState::Failed => ReleaseState::Failed,
         WireState::RolledBack => ReleaseState::RolledBack,
+        WireState::Yanked => ReleaseState::Yanked,
     }
 }
 
@@ -138,6 +145,7 @@ impl Releases {
         pipelines: Pipelines,
         calendar: CalendarService,
         hooks: Webhooks,
+        rollback: super::policy::ActivePack,
     ) -> Self {
         let clock = queue.clock().clone();
         Releases {
@@ -150,6 +158,7 @@ impl Releases {
             calendar,
             hooks,
             clock,
+            rollback,
         }
     }
 
@@ -218,6 +227,7 @@ impl Releases {
                 (None, false) => Signature::None,
             },
             window_override: r.window_override,
+            analysis: self.analysed(conn, r).await?,
         })
     }
 

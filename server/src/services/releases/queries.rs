@@ -221,6 +221,14 @@ impl Releases {
         let is_approval = stages
             .get(r.stage.max(0) as usize)
             .is_some_and(|s| s.kind == "approval");
+        let rollout = self.rollout_view(&self.conn, &r).await?;
+        let phase = rollout.as_ref().map(|v| match v.phase {
+            app::delivery::RolloutPhase::Running => delivery::rollout::Phase::Running,
+            app::delivery::RolloutPhase::Paused => delivery::rollout::Phase::Paused,
+            app::delivery::RolloutPhase::RolledBack => delivery::rollout::Phase::RolledBack,
+            app::delivery::RolloutPhase::Complete => delivery::rollout::Phase::Complete,
+        });
+        let controls = Self::controls_for(who, &r, phase);
         Ok(ReleaseDetail {
             summary: self.summary(&r, &slugs, names.get(r.stage.max(0) as usize).cloned())?,
             bundle_sha256: r.bundle_sha256.clone(),
@@ -238,6 +246,9 @@ impl Releases {
             package_ready_at: r.package_ready_at.map(timestamp),
             package_opened_at: r.package_opened_at.map(timestamp),
             decided_at: r.decided_at.map(timestamp),
+            rollout,
+            controls,
+            yanked_at: r.yanked_at.map(timestamp),
         })
     }
 

@@ -230,6 +230,12 @@ impl Releases {
                 step,
                 percent,
             } => {
+                if let Some(plan) = super::rollout::plan_of(&pipeline, stage) {
+                    if step == 0 {
+                        self.begin_rollout(&a, &r, stage, &plan, now).await?;
+                    }
+                    self.gauges(&r.plugin_id, step + 1, percent);
+                }
                 self.advance_in(
                     &a,
                     &r,
@@ -270,6 +276,22 @@ impl Releases {
                     )
                     .await?;
             }
+            Action::Analyse { stage, promote } => {
+                self.analyse(
+                    &mut a,
+                    &r,
+                    &pipeline,
+                    stage,
+                    promote,
+                    now,
+                    tenant_slug.clone(),
+                )
+                .await?;
+            }
+            Action::RollBack { stage } => {
+                self.roll_back(&mut a, &r, &pipeline, stage, now, tenant_slug.clone())
+                    .await?;
+            }
             Action::Wait { stage, why } => {
                 let text = serde_json::to_string(&why).unwrap_or_default();
                 let changed = r.waiting.as_deref() != Some(text.as_str());
@@ -297,7 +319,9 @@ impl Releases {
                 };
                 self.advance_in(&a, &r, |m| m.waiting = Set(Some(text.clone())), then)
                     .await?;
-                if changed {
+                // An analysed rollout waits for its next interval every interval: its
+                // judged intervals are the record, not a wait entry each time.
+                if changed && !matches!(why, Waiting::Analysis { .. }) {
                     a.append(record(
                         "release.wait",
                         json!({"stage": stage_name(stage), "why": why.describe(), "recheck_at": recheck.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))}),
@@ -527,7 +551,7 @@ impl Releases {
 
     /// The pipeline-step key the release's layout names (links must be signed by it, even if
     /// the key was rotated since; a revoked or lost one fails the stage).
-    async fn step_key<C: sea_orm::ConnectionTrait>(
+    pub(super) async fn step_key<C: sea_orm::ConnectionTrait>(
         &self,
         conn: &C,
         release_id: &str,
