@@ -297,6 +297,13 @@ pub async fn get_webhook_deliveries(id: i32) -> Result<Vec<WebhookDelivery>, App
     backend::respond(backend::delivery()?.webhook_deliveries(&who, id).await)
 }
 
+/// The fleet at a glance: hosts by product version and region, stale hosts (platform users).
+#[server(prefix = "/portal/api", endpoint = "fleet", input = GetUrl)]
+pub async fn get_fleet() -> Result<crate::fleet::FleetOverview, AppError> {
+    let who = backend::principal()?;
+    backend::respond(backend::fleet()?.overview(&who).await)
+}
+
 /// The server side of the portal: what the server supplies, and how server functions reach it.
 #[cfg(feature = "ssr")]
 pub mod backend {
@@ -464,6 +471,21 @@ pub mod backend {
 
     /// The delivery backend as stored in the reactive context.
     pub type SharedDelivery = Arc<dyn DeliveryBackend>;
+
+    /// What the server implements for the fleet page. Every method authorizes its caller.
+    #[async_trait::async_trait]
+    pub trait FleetBackend: Send + Sync + 'static {
+        async fn overview(&self, who: &Principal) -> Result<crate::fleet::FleetOverview, AppError>;
+    }
+
+    /// The fleet backend as stored in the reactive context.
+    pub type SharedFleet = Arc<dyn FleetBackend>;
+
+    /// The server's fleet backend, from context.
+    pub fn fleet() -> Result<SharedFleet, AppError> {
+        use_context::<SharedFleet>()
+            .ok_or_else(|| AppError::internal("the fleet backend is not configured"))
+    }
 
     /// The server's delivery backend, from context.
     pub fn delivery() -> Result<SharedDelivery, AppError> {

@@ -9,8 +9,9 @@ use leptos_router::{SsrMode, path};
 use crate::authz::Action;
 use crate::error::AppError;
 use crate::pages::{
-    AdminPage, ApprovalsPage, CalendarPage, DashboardPage, LedgerPage, LoginPage, ReleasePage,
-    ReleasesPage, SubmissionPage, SubmissionsPage, TokensPage, UploadPage, WebhooksPage,
+    AdminPage, ApprovalsPage, CalendarPage, DashboardPage, FleetPage, LedgerPage, LoginPage,
+    ReleasePage, ReleasesPage, SubmissionPage, SubmissionsPage, TokensPage, UploadPage,
+    WebhooksPage,
 };
 use crate::types::SessionView;
 
@@ -138,6 +139,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/approvals") view=ApprovalsPage ssr=SsrMode::Async/>
                     <Route path=path!("/calendar") view=CalendarPage ssr=SsrMode::Async/>
                     <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async/>
+                    <Route path=path!("/fleet") view=FleetPage ssr=SsrMode::Async/>
                 </Routes>
             </main>
             <footer class="site-footer">
@@ -236,6 +238,15 @@ fn SignedInNav(session: SessionView) -> impl IntoView {
                         view! {
                             <li>
                                 <A href="/admin">"Admin"</A>
+                            </li>
+                        }
+                    })}
+                {Action::ReadFleet
+                    .allows(role)
+                    .then(|| {
+                        view! {
+                            <li>
+                                <A href="/fleet">"Fleet"</A>
                             </li>
                         }
                     })}

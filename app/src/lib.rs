@@ -34,5 +34,6 @@ pub mod routes {
         ("/approvals", Some(Action::DecideRelease)),
         ("/calendar", Some(Action::ReadPipeline)),
         ("/webhooks", Some(Action::ManageWebhooks)),
+        ("/fleet", Some(Action::ReadFleet)),
     ];
 }

@@ -3,7 +3,8 @@
 //! rollout — roll back, hold, pause for a person, stay, take the next step, or finish.
 //!
 //! Both cohorts are measured over the same window (Kayenta's rule: compare at the same time,
-//! never against yesterday). Latencies are counted in a histogram with fixed buckets
+//! never against yesterday), which starts no earlier than the current step: hosts change
+//! cohorts when a step is taken. Latencies are counted in a histogram with fixed buckets
 //! ([`LATENCY_BUCKETS_MS`]), so that samples from any number of hosts merge exactly by adding
 //! counts, and percentiles are read from the merged counts.
 //!

@@ -133,6 +133,10 @@ pub fn simulate(
             fired,
             facts,
         });
+        if next.step != progress.step {
+            // A new step compares only what was reported since it began.
+            window.clear();
+        }
         progress = next;
         if progress.phase != Phase::Running {
             break;

@@ -29,12 +29,18 @@ impl Clock {
     /// A clock `factor` times faster than the system's, starting from now. Everything on the
     /// schedule runs faster alike: analysis intervals, holds, leases, session lifetimes.
     pub fn scaled(factor: u32) -> Clock {
+        Clock::scaled_since(factor, Utc::now())
+    }
+
+    /// A clock `factor` times faster than the system's since `origin` (the same origin for
+    /// every instance of a deployment keeps their clocks together across restarts).
+    pub fn scaled_since(factor: u32, origin: DateTime<Utc>) -> Clock {
         if factor <= 1 {
             return Clock::system();
         }
         Clock {
             manual: None,
-            scaled: Some((Utc::now(), factor)),
+            scaled: Some((origin, factor)),
         }
     }
 

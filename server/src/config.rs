@@ -290,7 +290,16 @@ impl Config {
             keys: KeyConfig::from_args(&args.keys)?,
             auth,
             analysis: AnalysisConfig::from_args(&args.analysis)?,
-            clock: Clock::scaled(args.time_scale),
+            clock: match args.time_scale_since {
+                Some(since) if since > chrono::Utc::now() => {
+                    return Err(invalid(
+                        "time-scale-since",
+                        "must not be in the future: give when the scaled clock started",
+                    ));
+                }
+                Some(since) => Clock::scaled_since(args.time_scale, since),
+                None => Clock::scaled(args.time_scale),
+            },
         };
         Ok(Config {
             services,

@@ -39,12 +39,18 @@ const USERS: &[(&str, &str, Role, Option<&str>)] = &[
     ),
 ];
 
+use crate::config::ServicesConfig;
 use crate::db::entities::tenant;
 use trust::keys::Purpose;
 
 /// Seeds the demo data; `submissions` also judges the example plugins, and `releases` releases
 /// the accepted ones.
-pub async fn demo(services: &Services, submissions: bool, releases: bool) -> Result<(), AppError> {
+pub async fn demo(
+    config: &ServicesConfig,
+    services: &Services,
+    submissions: bool,
+    releases: bool,
+) -> Result<(), AppError> {
     let accounts = &services.accounts;
     let system = Principal::operator("system");
     for (slug, name) in TENANTS {
@@ -131,6 +137,7 @@ pub async fn demo(services: &Services, submissions: bool, releases: bool) -> Res
         demo_submissions(services).await?;
         if releases {
             demo_releases(services).await?;
+            demo_rollouts(config, services).await?;
         }
     }
     tracing::info!(
@@ -180,6 +187,19 @@ fn plugin(files: &[(&str, &[u8])], edits: &[(&str, &str)]) -> PluginFiles {
     out
 }
 
+/// The clean example under another id and version.
+fn renamed(id: &str, version: &str) -> PluginFiles {
+    let id_line = format!("id = \"{id}\"");
+    let version_line = format!("version = \"{version}\"");
+    plugin(
+        &example!("clean"),
+        &[
+            ("id = \"acme-hello\"", id_line.as_str()),
+            ("version = \"1.0.0\"", version_line.as_str()),
+        ],
+    )
+}
+
 /// What each partner submits, in order.
 fn demo_plugins(partner: &str) -> Vec<(&'static str, PluginFiles)> {
     match partner {
@@ -210,6 +230,18 @@ fn demo_plugins(partner: &str) -> Vec<(&'static str, PluginFiles)> {
                         ),
                     ],
                 ),
+            ),
+            // Two plugins whose second versions roll out on the demo fleet: acme-clock's
+            // rollout is in progress, acme-counter's is rolled back (an error spike).
+            ("acme-clock-1.0.0.tar.gz", renamed("acme-clock", "1.0.0")),
+            ("acme-clock-1.1.0.tar.gz", renamed("acme-clock", "1.1.0")),
+            (
+                "acme-counter-1.0.0.tar.gz",
+                renamed("acme-counter", "1.0.0"),
+            ),
+            (
+                "acme-counter-1.1.0.tar.gz",
+                renamed("acme-counter", "1.1.0"),
             ),
             // Denied: it calls the network without declaring it.
             (
@@ -298,6 +330,30 @@ async fn demo_submissions(services: &Services) -> Result<(), AppError> {
 /// Releases the demo's accepted versions, each through the real pipeline (the queue worked off
 /// here): acme-hello 1.0.0 reviewed and GA; acme-greeter 1.0.0 rejected in review; acme-hello
 /// 1.0.1 (a new permission) waiting for a reviewer; and a year-end freeze in the calendar.
+/// The id of a demo partner's submission of a plugin version.
+async fn demo_submission(
+    services: &Services,
+    partner: &Principal,
+    plugin: &str,
+    version: &str,
+) -> Result<String, AppError> {
+    services
+        .submissions
+        .list(
+            partner,
+            SubmissionFilter {
+                plugin: Some(plugin.into()),
+                ..SubmissionFilter::default()
+            },
+        )
+        .await?
+        .items
+        .into_iter()
+        .find(|s| s.version == version)
+        .map(|s| s.id)
+        .ok_or_else(|| AppError::internal(format!("the demo has no {plugin} {version}")))
+}
+
 async fn demo_releases(services: &Services) -> Result<(), AppError> {
     use app::delivery::{DecisionInput, NewRelease, NewWindow, ReleaseFilter, Verdict, WindowKind};
     let system = Principal::operator("system");
@@ -318,24 +374,7 @@ async fn demo_releases(services: &Services) -> Result<(), AppError> {
     let reviewer = services.accounts.act_as("reviewer").await?;
     let partner = services.accounts.act_as("partner-acme").await?;
     let find = |plugin: &'static str, version: &'static str| {
-        let partner = partner.clone();
-        async move {
-            services
-                .submissions
-                .list(
-                    &partner,
-                    SubmissionFilter {
-                        plugin: Some(plugin.into()),
-                        ..SubmissionFilter::default()
-                    },
-                )
-                .await?
-                .items
-                .into_iter()
-                .find(|s| s.version == version)
-                .map(|s| s.id)
-                .ok_or_else(|| AppError::internal(format!("the demo has no {plugin} {version}")))
-        }
+        demo_submission(services, &partner, plugin, version)
     };
     let drain = || async {
         while services.work_once("demo-seed").await? {}
@@ -406,6 +445,223 @@ async fn demo_releases(services: &Services) -> Result<(), AppError> {
                 },
             )
             .await?;
+    }
+    Ok(())
+}
+
+/// The demo fleet's rollouts: acme-clock 1.0.0 and acme-counter 1.0.0 reach GA through the
+/// default pipeline, a canary pipeline with rollback rules takes `acme-c*` from then on, and
+/// their 1.1.0 versions roll out over the last 80 minutes to 100 simulated hosts — played with
+/// the real services on a clock set back by that long (the hosts poll the channel and report
+/// through the fleet service, the rollback rules judge each interval), so that when the server
+/// starts acme-clock is rolling out and acme-counter was rolled back by an error spike. The
+/// in-progress rollout then goes on with whatever hosts report (`stellar fleet simulate`);
+/// without reports it holds and pauses for a person, as a rollout must.
+async fn demo_rollouts(config: &ServicesConfig, services: &Services) -> Result<(), AppError> {
+    use app::delivery::{DecisionInput, NewRelease, ReleaseFilter, Verdict};
+    use delivery::fleet::{ReportBatch, ReportSample};
+    use delivery::scenario::Scenario;
+
+    const HOSTS: u32 = 100;
+    const INTERVALS: u64 = 16;
+    const INTERVAL_SECS: u64 = 300;
+    const GRACE_SECS: u64 = 30;
+    let platform = services.accounts.act_as("platform").await?;
+    let reviewer = services.accounts.act_as("reviewer").await?;
+    let partner = services.accounts.act_as("partner-acme").await?;
+    let existing = services
+        .releases
+        .list(
+            &platform,
+            ReleaseFilter {
+                plugin: Some("acme-clock".into()),
+                limit: Some(1),
+                ..ReleaseFilter::default()
+            },
+        )
+        .await?;
+    if existing.total > 0 {
+        return Ok(());
+    }
+    let find = |plugin: &'static str, version: &'static str| {
+        demo_submission(services, &partner, plugin, version)
+    };
+    // Releases a version through review on the given services, and works off their queue.
+    let release = |on: Services, submission: String| {
+        let platform = platform.clone();
+        let reviewer = reviewer.clone();
+        async move {
+            let r = on
+                .releases
+                .create(&platform, NewRelease { submission })
+                .await?;
+            while on.work_once("demo-seed").await? {}
+            on.releases
+                .decide(
+                    &reviewer,
+                    &r.summary.id,
+                    DecisionInput {
+                        decision: Verdict::Approve,
+                        reason: "reviewed for the demo".into(),
+                    },
+                )
+                .await?;
+            while on.work_once("demo-seed").await? {}
+            Ok::<String, AppError>(r.summary.id)
+        }
+    };
+    for plugin in ["acme-clock", "acme-counter"] {
+        release(services.clone(), find(plugin, "1.0.0").await?).await?;
+    }
+    let spec = format!(
+        "# The demo's spec: acme-clock and acme-counter roll out to the fleet, judged by the\n\
+         # rollback rules; every other plugin goes review → sign → GA.\n\
+         format = 1\nlayout_expires_days = 365\n\n\
+         [[pipeline]]\nname = \"canary\"\nselect = {{ plugin = \"acme-c*\" }}\n\n\
+         [[pipeline.stage]]\nname = \"review\"\nkind = \"approval\"\nrole = \"reviewer\"\napprovers = 1\n\n\
+         [[pipeline.stage]]\nname = \"sign\"\nkind = \"sign\"\n\n\
+         [[pipeline.stage]]\nname = \"canary\"\nkind = \"rollout\"\n\
+         steps = [{{ percent = 10, hold = \"20m\" }}, {{ percent = 50, hold = \"2h\" }}, {{ percent = 100, hold = \"0s\" }}]\n\
+         analysis = \"default\"\ninterval = \"5m\"\nwindow = \"10m\"\n\n\
+         [[pipeline.stage]]\nname = \"ga\"\nkind = \"ga\"\n\n\
+         {}",
+        delivery::spec::DEFAULT_SPEC
+            .lines()
+            .skip_while(|l| !l.starts_with("[[pipeline]]"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    services
+        .pipelines
+        .publish(
+            &platform,
+            &spec,
+            Some("demo: canary rollouts for acme-c*".into()),
+        )
+        .await?;
+
+    // The same services on a clock set back: the rollouts' last 80 minutes, played now.
+    let start = services.queue.clock().now()
+        - chrono::TimeDelta::seconds((INTERVALS * INTERVAL_SECS + 60) as i64);
+    let clock = crate::clock::Clock::manual(start);
+    let past = Services::open(&ServicesConfig {
+        migrate: false,
+        clock: clock.clone(),
+        ..config.clone()
+    })
+    .await
+    .map_err(|e| AppError::internal(format!("the demo fleet: {e}")))?;
+    let token = past
+        .fleet
+        .create_token(
+            &platform,
+            app::fleet::NewFleetToken {
+                name: "demo fleet".into(),
+                host: None,
+                group: Some("demo".into()),
+                expires_in_days: None,
+            },
+        )
+        .await?;
+    let caller = past
+        .fleet
+        .caller(&token.secret)
+        .await?
+        .ok_or_else(|| AppError::internal("the demo fleet token does not work"))?;
+    let behaviour = |text: &str| {
+        delivery::scenario::parse(text).map_err(|e| AppError::internal(format!("demo: {e}")))
+    };
+    let scenario = |plugin: &str, regression: &str| {
+        format!(
+            "format = 1\nname = \"{plugin}\"\nplugin = \"{plugin}\"\npublisher = \"acme\"\n\
+             hosts = {HOSTS}\ncalls_per_minute = 20\nseed = 11\n\n\
+             [rollout]\nsteps = [{{ percent = 5, hold = \"20m\" }}, {{ percent = 100, hold = \"0s\" }}]\n\
+             interval = \"5m\"\nwindow = \"10m\"\nduration = \"2h\"\n\n\
+             [baseline]\nversion = \"1.0.0\"\nerror_rate = 0.002\np50_ms = 12\np95_ms = 40\n\n\
+             [canary]\nversion = \"1.1.0\"\nerror_rate = 0.002\np50_ms = 12\np95_ms = 42\n{regression}\n"
+        )
+    };
+    let plays: Vec<(&str, Scenario)> = vec![
+        ("acme-clock", behaviour(&scenario("acme-clock", ""))?),
+        (
+            "acme-counter",
+            behaviour(&scenario(
+                "acme-counter",
+                "regression = { from_minute = 25, error_rate = 0.12 }",
+            ))?,
+        ),
+    ];
+    for plugin in ["acme-clock", "acme-counter"] {
+        release(past.clone(), find(plugin, "1.1.0").await?).await?;
+    }
+    let regions = ["eu-west", "us-east", "ap-south"];
+    for interval in 0..INTERVALS {
+        // Every host polls, runs the interval, and reports it just before the analysis.
+        let mut running: Vec<Vec<(String, String)>> = Vec::with_capacity(HOSTS as usize);
+        for h in 0..HOSTS {
+            let host = Scenario::host(h);
+            let c = past
+                .fleet
+                .channel(
+                    &caller,
+                    Some(&host),
+                    Some("2.3.0"),
+                    Some(regions[h as usize % regions.len()]),
+                )
+                .await?;
+            running.push(
+                c.entries
+                    .into_iter()
+                    .map(|e| (e.plugin, e.version))
+                    .collect(),
+            );
+        }
+        clock.advance(std::time::Duration::from_secs(INTERVAL_SECS - GRACE_SECS));
+        let end = clock.now().timestamp();
+        for (h, entries) in running.iter().enumerate() {
+            let mut samples = Vec::new();
+            for (plugin, sc) in &plays {
+                let Some((_, version)) = entries.iter().find(|(p, _)| p == plugin) else {
+                    continue;
+                };
+                let b = if *version == sc.canary.version {
+                    &sc.canary
+                } else if let Some(b) = sc.baseline.as_ref().filter(|b| b.version == *version) {
+                    b
+                } else {
+                    continue;
+                };
+                if let Some(s) = sc.sample(sc.seed, h as u32, interval, b) {
+                    samples.push(ReportSample {
+                        plugin: (*plugin).to_owned(),
+                        version: version.clone(),
+                        interval_start: end - INTERVAL_SECS as i64,
+                        interval_secs: INTERVAL_SECS,
+                        calls: s.calls,
+                        errors: s.errors,
+                        crashes: s.crashes,
+                        latency: s.latency,
+                    });
+                }
+            }
+            let batch = ReportBatch {
+                host: Scenario::host(h as u32),
+                product_version: "2.3.0".into(),
+                policy_pack: "marketplace-guardrails".into(),
+                samples,
+            };
+            past.fleet
+                .report(&caller, &batch)
+                .await
+                .map_err(|e| match e {
+                    crate::services::fleet::ReportError::App(e) => e,
+                    crate::services::fleet::ReportError::Refused(r) => {
+                        AppError::internal(format!("demo report refused: {}", r.detail))
+                    }
+                })?;
+        }
+        clock.advance(std::time::Duration::from_secs(GRACE_SECS));
+        while past.work_once("demo-seed").await? {}
     }
     Ok(())
 }

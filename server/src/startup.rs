@@ -80,9 +80,14 @@ impl Application {
             }
         }
         if config.demo {
-            seed::demo(&services, config.demo_submissions, config.demo_releases)
-                .await
-                .map_err(StartError::Seed)?;
+            seed::demo(
+                &config.services,
+                &services,
+                config.demo_submissions,
+                config.demo_releases,
+            )
+            .await
+            .map_err(StartError::Seed)?;
         }
         let listener = TcpListener::bind(config.http.addr)
             .await

@@ -11,6 +11,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::ledger::short_time;
+use super::rollout::{ControlsForm, RolloutSection};
 use crate::api::{get_release, get_release_package, get_releases};
 use crate::authz::Action;
 use crate::delivery::{
@@ -26,6 +27,7 @@ pub(crate) fn state_badge(state: ReleaseState) -> impl IntoView {
         ReleaseState::Succeeded => "badge pass",
         ReleaseState::Running | ReleaseState::Pending => "badge info",
         ReleaseState::Superseded => "badge",
+        ReleaseState::Yanked => "badge warn",
         _ => "badge deny",
     };
     view! { <span class=class>{state.label()}</span> }
@@ -287,6 +289,10 @@ fn ReleaseView(d: ReleaseDetail, csrf: String) -> impl IntoView {
     let abort_action = format!("/releases/{}/abort", s.id);
     let download = format!("/api/v1/releases/{}/attestations", s.id);
     let csrf2 = csrf.clone();
+    let csrf3 = csrf.clone();
+    let release_id = s.id.clone();
+    let rollout = d.rollout.clone();
+    let controls = d.controls.clone();
     let decisions = d
         .decisions
         .iter()
@@ -324,6 +330,10 @@ fn ReleaseView(d: ReleaseDetail, csrf: String) -> impl IntoView {
         </dl>
         <h2>"Stages"</h2>
         <Timeline stages=d.stages.clone()/>
+        {match rollout {
+            Some(r) => view! { <RolloutSection rollout=r controls release=release_id csrf=csrf3/> }.into_any(),
+            None => view! { <ControlsForm controls release=release_id csrf=csrf3/> }.into_any(),
+        }}
         {(!d.decisions.is_empty()).then(|| view! { <h2>"Decisions"</h2> <ul>{decisions}</ul> })}
         {d.can_decide.then(|| view! {
             <section class="card" aria-labelledby="decide-h">

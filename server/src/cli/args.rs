@@ -261,6 +261,11 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub time_scale: u32,
 
+    /// When the scaled clock starts (RFC 3339; default: when the process starts). Give every
+    /// instance of a deployment the same value so that their clocks agree across restarts.
+    #[arg(long, env = "STELLAR_TIME_SCALE_SINCE", requires = "time_scale")]
+    pub time_scale_since: Option<chrono::DateTime<chrono::Utc>>,
+
     /// Do not apply pending migrations at start-up (run `stellar migrate` instead). The server
     /// reports not ready until the schema is current.
     #[arg(long, env = "STELLAR_SKIP_MIGRATIONS")]

@@ -156,10 +156,28 @@ pub fn run(cmd: FleetCommand) -> ExitCode {
                         },
                         sc.clone(),
                     )?;
+                    // Rounds start on a fixed beat, however long a round's requests take: each
+                    // round reports the interval that just ended (for the version each host ran
+                    // in it), then polls for what to run next.
                     let pause =
                         Duration::from_secs_f64(interval as f64 / f64::from(time_scale.max(1)));
-                    for round in 0..rounds {
+                    let mut beat = tokio::time::interval(pause);
+                    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut last: Option<(i64, std::time::Instant)> = None;
+                    for round in 0..=rounds {
+                        beat.tick().await;
+                        if let Some((time, at)) = last {
+                            // The server's clock now, from its last answer and the time since.
+                            let end =
+                                time + (at.elapsed().as_secs_f64() * f64::from(time_scale)) as i64;
+                            let stored = fleet.report(round - 1, end).await?;
+                            println!("          {stored} samples reported");
+                        }
+                        if round == rounds {
+                            break;
+                        }
                         let polls = fleet.poll(round).await?;
+                        last = Some((polls.server_time, std::time::Instant::now()));
                         let versions: Vec<String> = polls
                             .versions
                             .iter()
@@ -176,11 +194,6 @@ pub fn run(cmd: FleetCommand) -> ExitCode {
                                 versions.join(", ")
                             }
                         );
-                        tokio::time::sleep(pause).await;
-                        // The interval ends now by the server's (scaled) clock.
-                        let end = polls.server_time + interval as i64;
-                        let stored = fleet.report(round, end).await?;
-                        println!("          {stored} samples reported");
                     }
                 }
             }

@@ -309,6 +309,7 @@ pub const SERVER_FN_RULES: &[Rule] = &[
     ),
     rule("GET", "/portal/api/inbox", to(Action::ReadReleases)),
     rule("GET", "/portal/api/calendar", to(Action::ReadPipeline)),
+    rule("GET", "/portal/api/fleet", to(Action::ReadFleet)),
     rule("GET", "/portal/api/webhooks", to(Action::ManageWebhooks)),
     rule(
         "GET",

@@ -290,7 +290,9 @@ fn portal_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static
     let ledger: SharedLedger = Arc::new(state.ledger.clone());
     let submissions: app::api::backend::SharedSubmissions = Arc::new(state.submissions.clone());
     let delivery: app::api::backend::SharedDelivery = Arc::new(state.releases.clone());
+    let fleet: app::api::backend::SharedFleet = Arc::new(state.fleet.clone());
     move || {
+        provide_context(fleet.clone());
         provide_context(backend.clone());
         provide_context(ledger.clone());
         provide_context(submissions.clone());

@@ -924,3 +924,10 @@ fn refused(
         samples,
     })
 }
+
+#[async_trait::async_trait]
+impl app::api::backend::FleetBackend for Fleet {
+    async fn overview(&self, who: &Principal) -> Result<FleetOverview, AppError> {
+        Fleet::overview(self, who).await
+    }
+}

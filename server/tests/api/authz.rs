@@ -254,6 +254,7 @@ const SERVER_FNS: &[(&str, &str, [E; 6])] = &[
     ("GET", "/portal/api/calendar", [U, A, A, A, A, A]),
     ("GET", "/portal/api/webhooks", [U, F, F, F, F, A]),
     ("GET", "/portal/api/webhooks/deliveries", [U, F, F, F, F, A]),
+    ("GET", "/portal/api/fleet", [U, F, F, F, A, A]),
 ];
 
 /// The portal's pages × caller: 303 to sign in for anonymous callers, 200 or 403 for others.
@@ -272,6 +273,7 @@ const PAGES: &[(&str, [u16; 6])] = &[
     ("/approvals", [303, 403, 200, 200, 200, 200]),
     ("/calendar", [303, 200, 200, 200, 200, 200]),
     ("/webhooks", [303, 403, 403, 403, 403, 200]),
+    ("/fleet", [303, 403, 403, 403, 200, 200]),
 ];
 
 fn judge(expected: E, status: u16, what: &str) {

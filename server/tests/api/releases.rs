@@ -1265,11 +1265,54 @@ async fn the_demo_has_releases_in_several_states_and_a_freeze() {
     assert_eq!(
         got,
         [
+            "acme-clock 1.0.0 succeeded",
+            "acme-clock 1.1.0 running",
+            "acme-counter 1.0.0 succeeded",
+            "acme-counter 1.1.0 rolled_back",
             "acme-greeter 1.0.0 rejected",
             "acme-hello 1.0.0 succeeded",
             "acme-hello 1.0.1 running"
         ]
     );
+    // The demo fleet's rollouts: one in progress at 50 %, one rolled back by its error spike,
+    // both judged by the rollback rules on what 100 simulated hosts reported.
+    let id_of = |plugin: &str, version: &str| {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["plugin"] == plugin && r["version"] == version)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let clock = json(reviewer.get(app.url(&format!(
+        "/api/v1/releases/{}",
+        id_of("acme-clock", "1.1.0")
+    ))))
+    .await;
+    assert_eq!(clock["rollout"]["phase"], "running", "{clock}");
+    assert_eq!(clock["rollout"]["weight"], 50, "{clock}");
+    let counter = json(reviewer.get(app.url(&format!(
+        "/api/v1/releases/{}",
+        id_of("acme-counter", "1.1.0")
+    ))))
+    .await;
+    let last = counter["rollout"]["intervals"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["outcome"], "roll_back", "{counter}");
+    assert_eq!(last["fired"][0]["rule"], "error_rate_regression", "{last}");
+    let fleet = json(
+        app.bearer(&app.token("platform").await)
+            .get(app.url("/api/v1/fleet")),
+    )
+    .await;
+    assert_eq!(fleet["hosts"], 100, "{fleet}");
     assert_eq!(
         json(reviewer.get(app.url("/api/v1/inbox"))).await["waiting"],
         1
@@ -1277,12 +1320,13 @@ async fn the_demo_has_releases_in_several_states_and_a_freeze() {
     let windows = json(reviewer.get(app.url("/api/v1/calendar/windows"))).await;
     assert_eq!(windows[0]["name"], "year-end freeze", "{windows}");
     // Seeding again (a restart) adds nothing.
-    stellar::seed::demo(&app.services, true, true)
+    let config = crate::helpers::test_config(&app.db);
+    stellar::seed::demo(&config.services, &app.services, true, true)
         .await
         .unwrap();
     assert_eq!(
         json(reviewer.get(app.url("/api/v1/releases"))).await["total"],
-        3
+        7
     );
 }
 

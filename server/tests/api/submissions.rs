@@ -930,7 +930,7 @@ async fn the_demo_shows_judged_submissions_of_every_kind() {
         .await
         .expect("json");
     let items = page["items"].as_array().expect("items");
-    assert_eq!(items.len(), 6, "{page}");
+    assert_eq!(items.len(), 10, "{page}");
     let by = |plugin: &str, version: &str| {
         items
             .iter()
@@ -941,6 +941,18 @@ async fn the_demo_shows_judged_submissions_of_every_kind() {
     assert_eq!(by("acme-hello", "1.0.0")["decision"], "pass");
     assert_eq!(by("acme-hello", "1.0.1")["decision"], "warn");
     assert_eq!(by("acme-greeter", "1.0.0")["decision"], "pass");
+    for (plugin, version) in [
+        ("acme-clock", "1.0.0"),
+        ("acme-clock", "1.1.0"),
+        ("acme-counter", "1.0.0"),
+        ("acme-counter", "1.1.0"),
+    ] {
+        assert_eq!(
+            by(plugin, version)["decision"],
+            "pass",
+            "{plugin} {version}"
+        );
+    }
     assert_eq!(by("acme-telemetry", "1.0.0")["decision"], "deny");
     assert_eq!(by("globex-cache", "1.0.0")["decision"], "deny");
     let broken = by("Acme Broken!", "1.0");
@@ -999,6 +1011,6 @@ async fn the_demo_shows_judged_submissions_of_every_kind() {
         .json()
         .await
         .expect("json");
-    assert_eq!(page["total"], 6);
+    assert_eq!(page["total"], 10);
     app.stop().await;
 }

@@ -178,17 +178,15 @@ impl Releases {
             .set(f64::from(weight));
     }
 
-    /// Both cohorts over the window that ends `now`.
+    /// Both cohorts over the window `(from, now]`.
     async fn cohorts<C: ConnectionTrait>(
         &self,
         conn: &C,
         r: &release::Model,
         baseline: Option<&str>,
         weight: u8,
-        plan: &Plan,
-        now: DateTime<Utc>,
+        (from, now): (DateTime<Utc>, DateTime<Utc>),
     ) -> Result<(Cohort, Cohort), AppError> {
-        let from = now - TimeDelta::seconds(plan.window_secs as i64);
         let hosts = Fleet::live_hosts(conn, from).await?;
         let on_canary = hosts
             .iter()
@@ -272,8 +270,12 @@ impl Releases {
         let weight = plan.weight(progress.step);
         let stable = stable_of(a.txn(), &r.plugin_id, Some(&r.id)).await?;
         let baseline = stable.as_ref().map(|s| s.version.clone());
+        // The window, from the step's start at the earliest: a new step compares only what
+        // was reported since it began (hosts changed cohorts then).
+        let step_began = row.started_at + TimeDelta::seconds(progress.step_started as i64);
+        let from = (now - TimeDelta::seconds(plan.window_secs as i64)).max(step_began);
         let (canary, base) = self
-            .cohorts(a.txn(), r, baseline.as_deref(), weight, &plan, now)
+            .cohorts(a.txn(), r, baseline.as_deref(), weight, (from, now))
             .await?;
         let context = Context {
             plugin: &r.plugin_id,
