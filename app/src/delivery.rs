@@ -256,7 +256,9 @@ pub struct RolloutView {
     pub interval_secs: u64,
     pub window_secs: u64,
     pub min_samples: u64,
-    /// Every judged interval, oldest first.
+    /// How many intervals were judged in all.
+    pub intervals_total: u32,
+    /// The judged intervals, oldest first (the newest 288: a day at five minutes).
     pub intervals: Vec<RolloutInterval>,
 }
 

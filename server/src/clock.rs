@@ -67,8 +67,11 @@ impl Clock {
         match (&self.manual, self.scaled) {
             (Some(t), _) => *t.lock().unwrap_or_else(std::sync::PoisonError::into_inner),
             (None, Some((origin, factor))) => {
-                let real = Utc::now() - origin;
-                origin + real * factor as i32
+                let now = Utc::now();
+                (now - origin)
+                    .checked_mul(factor as i32)
+                    .and_then(|d| origin.checked_add_signed(d))
+                    .unwrap_or(now)
             }
             (None, None) => Utc::now(),
         }

@@ -291,10 +291,13 @@ impl Config {
             auth,
             analysis: AnalysisConfig::from_args(&args.analysis)?,
             clock: match args.time_scale_since {
-                Some(since) if since > chrono::Utc::now() => {
+                Some(since)
+                    if since > chrono::Utc::now()
+                        || chrono::Utc::now() - since > chrono::TimeDelta::days(7) =>
+                {
                     return Err(invalid(
                         "time-scale-since",
-                        "must not be in the future: give when the scaled clock started",
+                        "give when the scaled clock started: not in the future, and within the last 7 days",
                     ));
                 }
                 Some(since) => Clock::scaled_since(args.time_scale, since),

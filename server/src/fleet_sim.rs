@@ -53,6 +53,14 @@ pub struct Polls {
     pub server_time: i64,
 }
 
+/// What one round of reports did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Reported {
+    pub stored: u64,
+    /// Refused whole with a problem document (422).
+    pub refused: u64,
+}
+
 /// A simulated fleet.
 pub struct Fleet {
     settings: Settings,
@@ -238,21 +246,28 @@ impl Fleet {
     }
 
     /// Every host reports interval `interval` (ending at `end`, Unix seconds by the server's
-    /// clock) for the version of the scenario's plugin it runs. Returns the samples stored.
-    pub async fn report(&self, interval: u64, end: i64) -> Result<u64, String> {
-        let results: Vec<Result<u64, String>> = futures_util::stream::iter(0..self.settings.hosts)
-            .map(|i| self.report_one(i, interval, end))
-            .buffer_unordered(self.settings.concurrency.max(1))
-            .collect()
-            .await;
-        let mut n = 0;
-        for r in results {
-            n += r?;
+    /// clock) for the version of the scenario's plugin it runs. A report the server refuses
+    /// (422: say a version rolled back since the host's last poll) is counted, not fatal.
+    pub async fn report(&self, interval: u64, end: i64) -> Result<Reported, String> {
+        let results: Vec<Result<Option<bool>, String>> =
+            futures_util::stream::iter(0..self.settings.hosts)
+                .map(|i| self.report_one(i, interval, end))
+                .buffer_unordered(self.settings.concurrency.max(1))
+                .collect()
+                .await;
+        let mut r = Reported::default();
+        for one in results {
+            match one? {
+                Some(true) => r.stored += 1,
+                Some(false) => r.refused += 1,
+                None => {}
+            }
         }
-        Ok(n)
+        Ok(r)
     }
 
-    async fn report_one(&self, i: u32, interval: u64, end: i64) -> Result<u64, String> {
+    /// `Some(true)` stored, `Some(false)` refused, `None` nothing to report.
+    async fn report_one(&self, i: u32, interval: u64, end: i64) -> Result<Option<bool>, String> {
         tokio::time::sleep(jitter(
             self.settings.seed ^ 1,
             i,
@@ -268,13 +283,13 @@ impl Fleet {
             .get(&self.scenario.plugin)
             .cloned();
         let Some((version, _)) = running else {
-            return Ok(0);
+            return Ok(None);
         };
         let Some(b) = self.behaviour(&version) else {
-            return Ok(0);
+            return Ok(None);
         };
         let Some(s) = self.scenario.sample(self.settings.seed, i, interval, b) else {
-            return Ok(0);
+            return Ok(None);
         };
         let secs = self.scenario.plan.interval_secs;
         let batch = ReportBatch {
@@ -300,6 +315,9 @@ impl Fleet {
             .send()
             .await
             .map_err(|e| format!("host {host}: cannot report: {e}"))?;
+        if res.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY {
+            return Ok(Some(false));
+        }
         if !res.status().is_success() {
             let status = res.status();
             let body = res.text().await.unwrap_or_default();
@@ -307,6 +325,6 @@ impl Fleet {
                 "host {host}: the report was refused ({status}): {body}"
             ));
         }
-        Ok(1)
+        Ok(Some(true))
     }
 }

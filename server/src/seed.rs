@@ -599,7 +599,7 @@ async fn demo_rollouts(config: &ServicesConfig, services: &Services) -> Result<(
         // Every host polls, runs the interval, and reports it just before the analysis.
         let mut running: Vec<Vec<(String, String)>> = Vec::with_capacity(HOSTS as usize);
         for h in 0..HOSTS {
-            let host = Scenario::host(h);
+            let host = format!("demo-{}", Scenario::host(h));
             let c = past
                 .fleet
                 .channel(
@@ -645,7 +645,7 @@ async fn demo_rollouts(config: &ServicesConfig, services: &Services) -> Result<(
                 }
             }
             let batch = ReportBatch {
-                host: Scenario::host(h as u32),
+                host: format!("demo-{}", Scenario::host(h as u32)),
                 product_version: "2.3.0".into(),
                 policy_pack: "marketplace-guardrails".into(),
                 samples,

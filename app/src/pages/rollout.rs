@@ -194,6 +194,15 @@ pub(crate) fn RolloutSection(
     csrf: String,
 ) -> impl IntoView {
     let r = rollout;
+    let caption = if (r.intervals_total as usize) > r.intervals.len() {
+        format!(
+            "The newest {} of {} judged intervals, newest first",
+            r.intervals.len(),
+            r.intervals_total
+        )
+    } else {
+        "Each judged interval, newest first".to_owned()
+    };
     let last = r.intervals.last().cloned();
     let why = last
         .as_ref()
@@ -248,7 +257,7 @@ pub(crate) fn RolloutSection(
                 view! {
                     <div class="table-wrap">
                         <table>
-                            <caption>"Each judged interval, newest first"</caption>
+                            <caption>{caption}</caption>
                             <thead>
                                 <tr>
                                     <th scope="col">"#"</th>

@@ -170,8 +170,11 @@ pub fn run(cmd: FleetCommand) -> ExitCode {
                             // The server's clock now, from its last answer and the time since.
                             let end =
                                 time + (at.elapsed().as_secs_f64() * f64::from(time_scale)) as i64;
-                            let stored = fleet.report(round - 1, end).await?;
-                            println!("          {stored} samples reported");
+                            let r = fleet.report(round - 1, end).await?;
+                            println!(
+                                "          {} samples reported, {} refused",
+                                r.stored, r.refused
+                            );
                         }
                         if round == rounds {
                             break;

@@ -16,6 +16,7 @@
 //! - Reports are pruned after the retention period (default [`DEFAULT_RETENTION_DAYS`] days).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use app::api::backend::Principal;
 use app::authz::{Action, authorize};
@@ -29,7 +30,8 @@ use delivery::rollout::{self, Histogram, Phase};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
 };
 
 use crate::clock::Clock;
@@ -52,6 +54,8 @@ pub const STALE_AFTER_SECS: i64 = 900;
 const TOUCH_EVERY: TimeDelta = TimeDelta::seconds(30);
 /// How often a token's `last_used_at` is written at most.
 const TOKEN_TOUCH_EVERY: TimeDelta = TimeDelta::seconds(60);
+/// Most hosts one fleet token may speak for (each first poll creates a host).
+pub const MAX_HOSTS_PER_TOKEN: u64 = 100_000;
 /// Longest host group name.
 const MAX_GROUP: usize = 64;
 
@@ -187,12 +191,19 @@ pub async fn stable_of<C: ConnectionTrait>(
         .map_err(db_error)
 }
 
+/// What a lineup was read from: the count of releases and the sum of their `seq`s.
+type Stamp = (i64, i64);
+/// A lineup with the stamp it was read at.
+type Cached = (Stamp, Arc<Lineup>);
+
 #[derive(Clone, Debug)]
 pub struct Fleet {
     conn: DatabaseConnection,
     ledger: LedgerStore,
     clock: Clock,
     retention: TimeDelta,
+    /// The last lineup read, with the stamp of the releases it was read from.
+    cached: Arc<Mutex<Option<Cached>>>,
 }
 
 impl Fleet {
@@ -207,6 +218,7 @@ impl Fleet {
             ledger,
             clock,
             retention: TimeDelta::days(i64::from(retention_days.max(1))),
+            cached: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -390,7 +402,44 @@ impl Fleet {
 
     // ---- the channel ----
 
-    async fn lineup(&self) -> Result<Lineup, AppError> {
+    /// The lineup, read again only when a release changed: every change to a release bumps
+    /// its `seq` in the same transaction (a rollout's step and weight included), so the count
+    /// of releases and the sum of their `seq`s change with anything the channel says. One
+    /// aggregate per poll instead of the releases, their rollouts and their documents; exact on
+    /// every instance.
+    async fn lineup(&self) -> Result<Arc<Lineup>, AppError> {
+        let stamp: Option<(i64, Option<i64>)> = release::Entity::find()
+            .select_only()
+            .column_as(release::Column::Id.count(), "n")
+            .column_as(
+                sea_orm::sea_query::ExprTrait::sum(sea_orm::sea_query::Expr::col(
+                    release::Column::Seq,
+                )),
+                "s",
+            )
+            .into_tuple()
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?;
+        let stamp = stamp.map_or((0, 0), |(n, s)| (n, s.unwrap_or(0)));
+        if let Some((at, lineup)) = self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+            && *at == stamp
+        {
+            return Ok(lineup.clone());
+        }
+        let lineup = Arc::new(self.read_lineup().await?);
+        *self
+            .cached
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((stamp, lineup.clone()));
+        Ok(lineup)
+    }
+
+    async fn read_lineup(&self) -> Result<Lineup, AppError> {
         let mut lineup = Lineup::default();
         let stable = release::Entity::find()
             .filter(release::Column::State.eq("succeeded"))
@@ -528,6 +577,11 @@ impl Fleet {
                 Ok(())
             }
             Some(h) => {
+                if h.token_id != caller.token_id && self.token_valid(h.token_id, now).await? {
+                    return Err(AppError::forbidden(format!(
+                        "host `{host}` polls with another fleet token: a host keeps its token until that one is revoked or expires"
+                    )));
+                }
                 let mut active = h.into_active_model();
                 active.last_poll = Set(now);
                 active.token_id = Set(caller.token_id);
@@ -542,6 +596,16 @@ impl Fleet {
                 Ok(())
             }
             None => {
+                let hosts = fleet_host::Entity::find()
+                    .filter(fleet_host::Column::TokenId.eq(caller.token_id))
+                    .count(&self.conn)
+                    .await
+                    .map_err(db_error)?;
+                if hosts >= MAX_HOSTS_PER_TOKEN {
+                    return Err(AppError::forbidden(format!(
+                        "this fleet token already speaks for {MAX_HOSTS_PER_TOKEN} hosts: make another token for more"
+                    )));
+                }
                 let row = fleet_host::ActiveModel {
                     id: Set(host.to_owned()),
                     token_id: Set(caller.token_id),
@@ -566,6 +630,15 @@ impl Fleet {
                 Ok(())
             }
         }
+    }
+
+    /// Whether a fleet token is neither revoked nor expired.
+    async fn token_valid(&self, id: i32, now: DateTime<Utc>) -> Result<bool, AppError> {
+        Ok(fleet_token::Entity::find_by_id(id)
+            .one(&self.conn)
+            .await
+            .map_err(db_error)?
+            .is_some_and(|t| t.revoked_at.is_none() && t.expires_at.is_none_or(|e| e > now)))
     }
 
     /// The release the channel names by this bundle digest (to any fleet token: any host may
@@ -615,13 +688,18 @@ impl Fleet {
             .all(&self.conn)
             .await
             .map_err(db_error)?;
-        Ok(docs
-            .into_iter()
+        docs.into_iter()
             .map(|d| {
-                let envelope = serde_json::from_str(&d.envelope).unwrap_or_default();
-                (d.name, envelope)
+                serde_json::from_str(&d.envelope)
+                    .map(|envelope| (d.name.clone(), envelope))
+                    .map_err(|_| {
+                        AppError::internal(format!(
+                            "the stored document `{}` of release {} is damaged",
+                            d.name, r.id
+                        ))
+                    })
             })
-            .collect())
+            .collect()
     }
 
     // ---- reports ----
@@ -655,67 +733,47 @@ impl Fleet {
                 )],
             ));
         }
-        // What the fleet was told to run: every version that reached hosts.
-        let plugins: BTreeSet<&str> = batch.samples.iter().map(|s| s.plugin.as_str()).collect();
-        let shipped: BTreeSet<(String, String)> = if plugins.is_empty() {
-            BTreeSet::new()
-        } else {
-            let releases: Vec<(String, String, String, String)> = release::Entity::find()
-                .select_only()
-                .column(release::Column::Id)
-                .column(release::Column::PluginId)
-                .column(release::Column::Version)
-                .column(release::Column::State)
-                .filter(release::Column::PluginId.is_in(plugins.iter().copied()))
-                .into_tuple()
-                .all(&self.conn)
-                .await
-                .map_err(db_error)?;
-            let rolled: BTreeSet<String> = rollout_row::Entity::find()
-                .select_only()
-                .column(rollout_row::Column::ReleaseId)
-                .filter(
-                    rollout_row::Column::ReleaseId
-                        .is_in(releases.iter().map(|r| r.0.clone()).collect::<Vec<_>>()),
-                )
-                .into_tuple::<String>()
-                .all(&self.conn)
-                .await
-                .map_err(db_error)?
-                .into_iter()
-                .collect();
-            releases
-                .into_iter()
-                .filter(|(id, _, _, state)| {
-                    matches!(state.as_str(), "succeeded" | "yanked") || rolled.contains(id)
-                })
-                .map(|(_, p, v, _)| (p, v))
-                .collect()
-        };
-        let starts: Vec<i64> = batch.samples.iter().map(|s| s.interval_start).collect();
-        let seen: BTreeSet<SampleKey> = if starts.is_empty() {
-            BTreeSet::new()
-        } else {
-            let rows: Vec<(String, String, i64)> = fleet_report::Entity::find()
+        // What the channel tells this host to run now: a sample of anything else is refused.
+        let lineup = self.lineup().await?;
+        let assigned: BTreeSet<(String, String)> = Self::entries(&lineup, &host)
+            .into_iter()
+            .map(|e| (e.plugin, e.version))
+            .collect();
+        // What this host stored around the batch's intervals: duplicates and overlaps.
+        let lo = batch.samples.iter().map(|s| s.interval_start).min();
+        let hi = batch
+            .samples
+            .iter()
+            .map(|s| s.interval_start.saturating_add(s.interval_secs as i64))
+            .max();
+        let stored: Vec<(String, String, i64, i32)> = match (lo, hi) {
+            (Some(lo), Some(hi)) => fleet_report::Entity::find()
                 .select_only()
                 .column(fleet_report::Column::PluginId)
                 .column(fleet_report::Column::Version)
                 .column(fleet_report::Column::IntervalStart)
+                .column(fleet_report::Column::IntervalSecs)
                 .filter(fleet_report::Column::Host.eq(host.clone()))
-                .filter(fleet_report::Column::IntervalStart.is_in(starts))
+                .filter(
+                    fleet_report::Column::IntervalStart
+                        .gt(lo.saturating_sub(delivery::fleet::MAX_INTERVAL_SECS as i64)),
+                )
+                .filter(fleet_report::Column::IntervalStart.lt(hi))
                 .into_tuple()
                 .all(&self.conn)
                 .await
-                .map_err(db_error)?;
-            rows.into_iter()
-                .map(|(plugin, version, interval_start)| SampleKey {
-                    host: host.clone(),
-                    plugin,
-                    version,
-                    interval_start,
-                })
-                .collect()
+                .map_err(db_error)?,
+            _ => Vec::new(),
         };
+        let seen: BTreeSet<SampleKey> = stored
+            .iter()
+            .map(|(plugin, version, interval_start, _)| SampleKey {
+                host: host.clone(),
+                plugin: plugin.clone(),
+                version: version.clone(),
+                interval_start: *interval_start,
+            })
+            .collect();
         let mut bad: Vec<(Option<usize>, &'static str, String)> = Vec::new();
         if let Err(list) = delivery::fleet::check(batch, now.timestamp(), |k| seen.contains(k)) {
             bad.extend(
@@ -724,14 +782,38 @@ impl Fleet {
             );
         }
         for (i, s) in batch.samples.iter().enumerate() {
-            if !shipped.contains(&(s.plugin.clone(), s.version.clone())) {
+            if !assigned.contains(&(s.plugin.clone(), s.version.clone())) {
                 bad.push((
                     Some(i),
                     "not_told",
                     format!(
-                        "the channel never told any host to run `{}` {}: report only what the channel named",
+                        "the channel does not tell host `{host}` to run `{}` {}: report what the channel names, before polling it again",
                         s.plugin, s.version
                     ),
+                ));
+            }
+        }
+        // Intervals of one host, plugin and version never overlap (so no call counts twice).
+        for (i, a) in batch.samples.iter().enumerate() {
+            let a_end = a.interval_start.saturating_add(a.interval_secs as i64);
+            let clash = batch.samples.iter().take(i).any(|b| {
+                b.plugin == a.plugin
+                    && b.version == a.version
+                    && b.interval_start < a_end
+                    && a.interval_start < b.interval_start.saturating_add(b.interval_secs as i64)
+                    && b.interval_start != a.interval_start
+            }) || stored.iter().any(|(plugin, version, start, secs)| {
+                *plugin == a.plugin
+                    && *version == a.version
+                    && *start < a_end
+                    && a.interval_start < start.saturating_add(i64::from(*secs))
+                    && *start != a.interval_start
+            });
+            if clash {
+                bad.push((
+                    Some(i),
+                    "overlapping",
+                    "this interval overlaps another this host reported for the same version: report consecutive intervals".into(),
                 ));
             }
         }
@@ -879,14 +961,15 @@ impl Fleet {
             last_report: h.last_report.map(timestamp),
             stale: h.last_poll < stale_before,
         };
-        let mut recent: Vec<FleetHost> = hosts
+        // Up to 100 stale hosts (the most recently seen first), then the live ones.
+        let recent: Vec<FleetHost> = hosts
             .iter()
             .filter(|h| h.last_poll < stale_before)
+            .take(100)
             .chain(hosts.iter().filter(|h| h.last_poll >= stale_before))
             .take(200)
             .map(view)
             .collect();
-        recent.sort_by_key(|h| !h.stale);
         Ok(FleetOverview {
             hosts: hosts.len() as u64,
             stale,

@@ -198,7 +198,8 @@ async fn play(file: &str) -> Live {
         app.clock
             .advance(Duration::from_secs(interval - GRACE_SECS));
         let end = app.clock.now().timestamp();
-        fleet.report(round, end).await.unwrap();
+        let reported = fleet.report(round, end).await.unwrap();
+        assert_eq!(reported.refused, 0, "round {round}: every report is taken");
         app.advance(Duration::from_secs(GRACE_SECS)).await;
         let r = release(&app, &platform, &id).await;
         if r["summary"]["state"] != "running" || r["rollout"]["phase"] != "running" {

@@ -27,6 +27,7 @@ use delivery::rollout::{self, Cohort, Context, Fired, Outcome, Phase, Plan, Prog
 use delivery::spec::{Pipeline, StageKind};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 use serde_json::json;
 use trust::dsse::{Envelope, Statement, Subject};
@@ -41,6 +42,8 @@ use crate::services::webhooks::Event;
 
 /// The predicate type of a signed rollback verdict.
 pub const ROLLBACK_PREDICATE: &str = "https://stellar.dev/attestations/rollback/v1";
+/// Most judged intervals a rollout view carries (the newest).
+const MAX_SHOWN_INTERVALS: u64 = 288;
 /// Longest reason a person gives for a control.
 const MAX_REASON: usize = 2000;
 
@@ -528,12 +531,15 @@ impl Releases {
             return Ok(None);
         };
         let phase = phase_of(&row)?;
-        let intervals = rollout_interval::Entity::find()
+        // The newest intervals (a day at five minutes), oldest first.
+        let mut intervals = rollout_interval::Entity::find()
             .filter(rollout_interval::Column::ReleaseId.eq(r.id.clone()))
-            .order_by_asc(rollout_interval::Column::Seq)
+            .order_by_desc(rollout_interval::Column::Seq)
+            .limit(MAX_SHOWN_INTERVALS)
             .all(conn)
             .await
             .map_err(db_error)?;
+        intervals.reverse();
         let intervals: Vec<RolloutInterval> = intervals
             .into_iter()
             .map(|i| {
@@ -577,6 +583,7 @@ impl Releases {
             interval_secs: plan.interval_secs,
             window_secs: plan.window_secs,
             min_samples: plan.min_samples,
+            intervals_total: row.intervals.max(0) as u32,
             intervals,
         }))
     }
@@ -671,6 +678,18 @@ impl Releases {
                 };
                 match control {
                     RolloutControl::Promote => {
+                        // A promotion, like every step: never through a closed calendar.
+                        let calendar = self.calendar.load().await?;
+                        if let delivery::calendar::Gate::Closed { reason, opens_at } =
+                            calendar.gate(&r.plugin_id, now)
+                        {
+                            return Err(AppError::conflict(format!(
+                                "{reason}: a promotion waits{}",
+                                opens_at
+                                    .map(|t| format!(" until {}", at(t)))
+                                    .unwrap_or_default()
+                            )));
+                        }
                         let next = row.step.max(0) as usize + 1;
                         let weight = plan.weight(next);
                         if weight >= 100 || next >= plan.steps.len() {
@@ -769,7 +788,7 @@ impl Releases {
                 let back_to = stable_of(a.txn(), &r.plugin_id, Some(&r.id)).await?;
                 details["return_to"] = json!(back_to.as_ref().map(|b| b.version.clone()));
                 let text = format!("yanked by {}: {reason}", who.me.username);
-                release::Entity::update_many()
+                let done = release::Entity::update_many()
                     .col_expr(release::Column::State, ReleaseState::Yanked.as_str().into())
                     .col_expr(release::Column::YankedAt, Some(now).into())
                     .col_expr(release::Column::Reason, Some(text).into())
@@ -780,6 +799,11 @@ impl Releases {
                     .exec(a.txn())
                     .await
                     .map_err(db_error)?;
+                if done.rows_affected != 1 {
+                    return Err(AppError::conflict(format!(
+                        "release {id} changed at the same moment: look at it again and retry"
+                    )));
+                }
                 self.hooks
                     .emit_in(
                         a.txn(),
