@@ -332,6 +332,27 @@ mod tests {
     }
 
     #[test]
+    fn rollback_rules_that_do_not_check_stop_the_server_with_their_diagnostics() {
+        let dir = std::env::temp_dir().join(format!("stellar-bad-rollback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join("bad.spl"),
+            "pack \"bad\" version \"1.0.0\" language 1 facts rollout\n\nrule r {\n  effect deny\n  when input.canary.error_rate > 5\n  message \"x\"\n}\n",
+        )
+        .expect("write");
+        let err = super::load_rollback(Some(&dir)).expect_err("a field that does not exist");
+        assert!(
+            err.contains("--rollback-policy-dir") && err.contains("does not check"),
+            "{err}"
+        );
+        assert!(
+            err.contains("error_rate"),
+            "the diagnostic names the field: {err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn rollback_rules_are_refused_as_the_pack_that_judges_submissions() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/rollout");
         let err = super::from_dir(&dir).expect_err("a rollout pack");
