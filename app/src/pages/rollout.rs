@@ -51,7 +51,7 @@ fn points(series: &[f64], max: f64) -> String {
         .join(" ")
 }
 
-fn chart(c: Chart) -> impl IntoView {
+fn chart(c: Chart) -> AnyView {
     let mut max = c
         .canary
         .iter()
@@ -101,9 +101,10 @@ fn chart(c: Chart) -> impl IntoView {
             </figcaption>
         </figure>
     }
+    .into_any()
 }
 
-fn charts(intervals: &[RolloutInterval]) -> impl IntoView + use<> {
+fn charts(intervals: &[RolloutInterval]) -> AnyView {
     let series = |f: fn(&CohortNumbers) -> u64, canary: bool| -> Vec<f64> {
         intervals
             .iter()
@@ -146,6 +147,7 @@ fn charts(intervals: &[RolloutInterval]) -> impl IntoView + use<> {
                 limit: None, limit_label: "" })}
         </div>
     }
+    .into_any()
 }
 
 fn cohort_cell(c: &CohortNumbers) -> String {
@@ -165,7 +167,7 @@ fn cohort_cell(c: &CohortNumbers) -> String {
     )
 }
 
-fn fired_list(rules: &[FiredRule]) -> impl IntoView + use<> {
+fn fired_list(rules: &[FiredRule]) -> AnyView {
     let items = rules
         .iter()
         .map(|f| {
@@ -183,7 +185,7 @@ fn fired_list(rules: &[FiredRule]) -> impl IntoView + use<> {
             }
         })
         .collect_view();
-    view! { <ul class="fired">{items}</ul> }
+    view! { <ul class="fired">{items}</ul> }.into_any()
 }
 
 #[component]
@@ -276,6 +278,7 @@ pub(crate) fn RolloutSection(
             }}
         </section>
     }
+    .into_any()
 }
 
 /// The rollout controls the caller may use, as one form (a reason, one button per control).
