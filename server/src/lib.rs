@@ -3,6 +3,10 @@
 //! **Boundary:** this crate is the only one that does IO. `app` reaches it through the
 //! `PortalBackend` trait; `migrations` only describes the schema.
 
+/// The process's allocator (see `Cargo.toml`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod cli;
 pub mod clock;
 pub mod config;

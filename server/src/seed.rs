@@ -610,9 +610,10 @@ async fn demo_rollouts(config: &ServicesConfig, services: &Services) -> Result<(
                 )
                 .await?;
             running.push(
-                c.entries
-                    .into_iter()
-                    .map(|e| (e.plugin, e.version))
+                c.answer
+                    .entries
+                    .iter()
+                    .map(|e| (e.plugin.clone(), e.version.clone()))
                     .collect(),
             );
         }

@@ -111,13 +111,13 @@ async fn channel(
         )
         .await?;
     let time = HeaderValue::from(s.releases.clock().now().timestamp());
-    let etag = HeaderValue::from_str(&c.etag).unwrap_or(HeaderValue::from_static("\"\""));
+    let etag = HeaderValue::from_str(&c.answer.etag).unwrap_or(HeaderValue::from_static("\"\""));
     let hit = headers
         .get_all(header::IF_NONE_MATCH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == c.etag || t.trim() == "*");
+        .any(|t| t.trim() == c.answer.etag || t.trim() == "*");
     metrics::counter!("stellar_fleet_polls_total", "result" => if hit { "not_modified" } else { "changed" })
         .increment(1);
     if hit {
@@ -133,14 +133,15 @@ async fn channel(
     let body = ChannelAnswer {
         host: c.host,
         entries: c
+            .answer
             .entries
-            .into_iter()
+            .iter()
             .map(|e| Entry {
-                plugin: e.plugin,
-                version: e.version,
-                bundle_sha256: e.bundle_sha256,
-                attestations: e.attestations,
-                cohort: e.cohort,
+                plugin: e.plugin.clone(),
+                version: e.version.clone(),
+                bundle_sha256: e.bundle_sha256.clone(),
+                attestations: e.attestations.clone(),
+                cohort: e.cohort.clone(),
             })
             .collect(),
     };

@@ -59,9 +59,21 @@ use access::{API_RULES, Access};
 use limits::{BodyLimits, limit_body};
 use problem::Problem;
 
-/// What every handler can reach: services that authorize their caller, and configuration.
+/// What every handler can reach: services that authorize their caller, and configuration. One
+/// pointer: every middleware layer and extractor clones it per request, so a clone must not
+/// touch each service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state's contents.
+pub struct Shared {
     pub http: Arc<HttpConfig>,
     pub accounts: Accounts,
     /// Signing keys: listed to callers allowed to, and the public trust root.
@@ -85,7 +97,7 @@ pub struct AppState {
 impl AppState {
     /// The state of a router over these services.
     pub fn new(http: &HttpConfig, s: &Services, metrics: PrometheusHandle) -> Self {
-        AppState {
+        AppState(Arc::new(Shared {
             leptos_options: leptos_options(http),
             http: Arc::new(http.clone()),
             accounts: s.accounts.clone(),
@@ -101,7 +113,7 @@ impl AppState {
             health: Health::new(s.db.clone()),
             metrics,
             openapi: Arc::new(OnceLock::new()),
-        }
+        }))
     }
 }
 

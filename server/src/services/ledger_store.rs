@@ -14,6 +14,8 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use app::error::AppError;
 use app::types::{
@@ -52,6 +54,10 @@ pub struct Record {
 pub struct LedgerStore {
     conn: DatabaseConnection,
     origin: String,
+    /// Appends this instance committed: whoever caches a view of the database on this
+    /// instance compares it to know that something changed here (every state change of a
+    /// release commits through an [`Appender`]).
+    commits: Arc<AtomicU64>,
 }
 
 /// An open append: a transaction holding the ledger lock. Do the state change through
@@ -61,6 +67,7 @@ pub struct Appender {
     size: u64,
     last_hash: String,
     appended: u64,
+    commits: Arc<AtomicU64>,
 }
 
 /// The wire view of an entry (the same fields).
@@ -275,6 +282,7 @@ impl Appender {
             .await
             .map_err(db_error)?;
         self.txn.commit().await.map_err(db_error)?;
+        self.commits.fetch_add(1, Ordering::Release);
         metrics::counter!("stellar_ledger_appends_total").increment(self.appended);
         metrics::gauge!("stellar_ledger_entries").set(self.size as f64);
         Ok(())
@@ -286,7 +294,13 @@ impl LedgerStore {
         LedgerStore {
             conn,
             origin: origin.into(),
+            commits: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many appends this instance has committed (it only grows).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
     }
 
     /// The checkpoint origin (the log's name).
@@ -319,6 +333,7 @@ impl LedgerStore {
             size: head.size as u64,
             last_hash: head.last_hash,
             appended: 0,
+            commits: self.commits.clone(),
         })
     }
 
