@@ -23,12 +23,12 @@ export async function launch() {
 }
 
 /** Signs in through the form and waits for the dashboard. */
-export async function signIn(page, username) {
-  await page.goto(`${BASE}/login`);
+export async function signIn(page, username, base = BASE) {
+  await page.goto(`${base}/login`);
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(`${BASE}/`);
+  await page.waitForURL(`${base}/`);
   await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
 }
 

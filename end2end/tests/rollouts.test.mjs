@@ -1,7 +1,8 @@
 // Rollouts in the portal: the demo fleet (100 simulated hosts, judged by the rollback rules when
 // the server started) rolled acme-counter 1.1.0 back after an error spike and is rolling
 // acme-clock 1.1.0 out. A platform user reads why the rollback happened — the rule, both
-// cohorts' numbers, the fix — in the charts and the table, and looks at the fleet.
+// cohorts' numbers, the fix — in the charts and the table, pauses the rollout in flight with a
+// reason (a plain form, no JavaScript), and looks at the fleet.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { BASE, launch, signIn, assertAccessible } from './helpers.mjs';
@@ -41,6 +42,33 @@ test('a platform user reads why a rollout was rolled back, in charts and a table
   assert.equal(await rollout.getByRole('button', { name: 'Retry the rollout' }).count(), 1);
   assert.match(await page.locator('dl.facts').first().textContent(), /rolled back at step \d \(\d+ %\) by the rollback rules: error_rate_regression/);
   await assertAccessible(page, 'a rolled-back release');
+});
+
+test('a platform user pauses a rollout in flight without JavaScript and sees why it waits', async () => {
+  const page = await (await browser.newContext({ javaScriptEnabled: false })).newPage();
+  await page.goto(`${BASE}/login`);
+  await page.getByLabel('Username').fill('platform');
+  await page.getByLabel('Password').fill('stellar-demo');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(`${BASE}/`);
+  await openRelease(page, 'acme-clock 1.1.0');
+  const rollout = page.getByRole('region', { name: 'Rollout' });
+  assert.match(await rollout.textContent(), /Rolling out step 2 of 3, 50 % of hosts/);
+  // The rollout's own form (the page's abort form has a "Reason" field too).
+  await rollout.getByLabel('Reason').fill('checking the hosts in ap-south first');
+  await rollout.getByRole('button', { name: 'Pause' }).click();
+  await page.waitForURL(/\?notice=/);
+  await page.getByRole('status').filter({ hasText: 'Done: pause' }).waitFor();
+  const text = await page.getByRole('region', { name: 'Rollout' }).textContent();
+  assert.match(text, /Paused/);
+  assert.match(text, /paused by platform: checking the hosts in ap-south first/);
+  assert.equal(await page.getByRole('region', { name: 'Rollout' }).getByRole('button', { name: 'Resume' }).count(), 1);
+  // axe-core runs in the page and needs JavaScript: the same page, in a browser that has it.
+  const seen = await (await browser.newContext()).newPage();
+  await signIn(seen, 'platform');
+  await seen.goto(page.url());
+  await seen.getByRole('region', { name: 'Rollout' }).getByRole('button', { name: 'Resume' }).waitFor();
+  await assertAccessible(seen, 'a paused rollout');
 });
 
 test('the fleet page shows the hosts by product version and region; partners have none', async () => {

@@ -11,7 +11,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::ledger::short_time;
-use super::rollout::{ControlsForm, RolloutSection};
+use super::rollout::{ControlsForm, RolloutSection, rollout_status};
 use crate::api::{get_release, get_release_package, get_releases};
 use crate::authz::Action;
 use crate::delivery::{
@@ -193,6 +193,10 @@ pub(crate) fn ApprovalsPage() -> impl IntoView {
     .into_any()
 }
 
+/// How often a running release's page asks for it again.
+#[cfg(feature = "hydrate")]
+const LIVE_EVERY_MS: u64 = 3_000;
+
 #[component]
 pub(crate) fn ReleasePage() -> impl IntoView {
     let s = match require(Action::ReadReleases) {
@@ -202,13 +206,65 @@ pub(crate) fn ReleasePage() -> impl IntoView {
     let params = use_params_map();
     let query = use_query_map();
     let id = move || params.with(|p| p.get("id").unwrap_or_default());
-    let detail = Resource::new(id, get_release);
+    // While the release runs, the page follows it: it asks for the release again every
+    // `LIVE_EVERY_MS` (not while someone is typing in one of its forms, and not while the
+    // tab is hidden), keeping what it shows until the new answer is there.
+    let tick = RwSignal::new(0u32);
+    let detail = Resource::new(move || (id(), tick.get()), |(id, _)| get_release(id));
+    // The release in one sentence, "live" while it runs: a signal an effect keeps (the
+    // resource is read only in effects and under the transition), shown in one node for the
+    // page's life so that assistive technology announces each change.
+    let status = RwSignal::new(None::<(bool, String)>);
+    Effect::new(move |_| {
+        if let Some(Ok(d)) = detail.get() {
+            let now = d
+                .rollout
+                .as_ref()
+                .map(rollout_status)
+                .or_else(|| d.summary.waiting.clone())
+                .or_else(|| d.summary.reason.clone())
+                .unwrap_or_else(|| format!("The release is {}.", d.summary.state.as_str()));
+            status.set(Some((d.summary.state == ReleaseState::Running, now)));
+        }
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let following = move || {
+            let doc = document();
+            let typing = doc
+                .active_element()
+                .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+            !typing && !doc.hidden()
+        };
+        if let Ok(handle) = set_interval_with_handle(
+            move || {
+                let running = detail
+                    .get_untracked()
+                    .and_then(Result::ok)
+                    .is_some_and(|d| d.summary.state == ReleaseState::Running);
+                if running && following() {
+                    tick.update(|t| *t = t.wrapping_add(1));
+                }
+            },
+            std::time::Duration::from_millis(LIVE_EVERY_MS),
+        ) {
+            on_cleanup(move || handle.clear());
+        }
+    }
     let notice = move || query.with(|q| q.get("notice")).filter(|e| !e.is_empty());
     let error = move || query.with(|q| q.get("error")).filter(|e| !e.is_empty());
     let csrf = s.csrf_token.clone();
     view! {
         {move || notice().map(|n| view! { <div class="notice" role="status">{n}</div> })}
         {move || error().map(|e| view! { <div class="alert" role="alert"><strong>"Not done"</strong> " " {e}</div> })}
+        <p
+            class=move || if status.with(|s| s.as_ref().is_some_and(|(running, _)| *running)) { "hint live" } else { "visually-hidden" }
+            role="status"
+        >
+            {move || status.get().map(|(running, now)| {
+                if running { format!("Live: this page follows the release. {now}") } else { now }
+            })}
+        </p>
         <Transition fallback=loading>
             {move || {
                 let csrf = csrf.clone();

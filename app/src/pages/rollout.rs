@@ -15,14 +15,27 @@ const W: f64 = 560.0;
 const H: f64 = 140.0;
 const PAD: f64 = 28.0;
 
-fn phase_badge(p: RolloutPhase) -> impl IntoView {
-    let (class, text) = match p {
+fn phase_text(p: RolloutPhase) -> (&'static str, &'static str) {
+    match p {
         RolloutPhase::Running => ("badge info", "Rolling out"),
         RolloutPhase::Paused => ("badge warn", "Paused"),
         RolloutPhase::RolledBack => ("badge deny", "Rolled back"),
         RolloutPhase::Complete => ("badge pass", "Complete"),
-    };
+    }
+}
+
+fn phase_badge(p: RolloutPhase) -> impl IntoView {
+    let (class, text) = phase_text(p);
     view! { <span class=class>{text}</span> }
+}
+
+/// The rollout in one sentence, for the page's live status line.
+pub(crate) fn rollout_status(r: &RolloutView) -> String {
+    let (_, phase) = phase_text(r.phase);
+    format!(
+        "{phase}: step {} of {}, {} % of hosts, {} interval(s) judged.",
+        r.step, r.steps, r.weight, r.intervals_total
+    )
 }
 
 /// One chart: a metric of both cohorts over the intervals, and the limit the rules apply.
