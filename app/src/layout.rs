@@ -13,7 +13,7 @@ use crate::pages::{
     ReleasePage, ReleasesPage, SubmissionPage, SubmissionsPage, TokensPage, UploadPage,
     WebhooksPage,
 };
-use crate::types::SessionView;
+use crate::types::{PortalInfo, SessionView};
 
 /// The Content-Security-Policy of a portal page: scripts from this origin or carrying this
 /// response's nonce (Leptos puts it on every inline script it emits), WebAssembly compilation
@@ -93,6 +93,28 @@ fn initial_session() -> Option<SessionView> {
     }
 }
 
+const PORTAL_ELEMENT: &str = "stellar-portal";
+
+/// The server's portal settings, known synchronously on both sides like the session.
+fn initial_portal() -> PortalInfo {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<PortalInfo>().unwrap_or_default()
+    }
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    {
+        document()
+            .get_element_by_id(PORTAL_ELEMENT)
+            .and_then(|e| e.text_content())
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    {
+        PortalInfo::default()
+    }
+}
+
 /// The session as JSON that is safe inside a `<script>` element.
 fn session_json(session: &Option<SessionView>) -> String {
     serde_json::to_string(session)
@@ -107,6 +129,11 @@ pub fn App() -> impl IntoView {
     let session = initial_session();
     let json = session_json(&session);
     provide_context(Session(session.clone()));
+    let portal = initial_portal();
+    let portal_json = serde_json::to_string(&portal)
+        .unwrap_or_else(|_| "{}".into())
+        .replace('<', "\\u003c");
+    provide_context(portal);
     // Marks the page as hydrated (end-to-end tests wait for it before they test interactions).
     #[cfg(feature = "hydrate")]
     Effect::new(|_| {
@@ -119,6 +146,7 @@ pub fn App() -> impl IntoView {
         <Stylesheet id="leptos" href="/pkg/stellar.css"/>
         <Title formatter=|text: String| format!("{text} · Stellar")/>
         <script type="application/json" id=SESSION_ELEMENT inner_html=json></script>
+        <script type="application/json" id=PORTAL_ELEMENT inner_html=portal_json></script>
         <Router>
             <a class="skip-link" href="#main" on:click=skip_to_main>
                 "Skip to main content"

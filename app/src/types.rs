@@ -107,6 +107,13 @@ pub struct Me {
     pub tenant: Option<TenantRef>,
 }
 
+/// What the portal shows before anyone signs in, from the server's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortalInfo {
+    /// What the sign-in page calls the single sign-on provider, when one is configured.
+    pub sso: Option<String>,
+}
+
 /// The portal session: who is signed in and the token that state-changing forms must carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionView {

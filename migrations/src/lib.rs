@@ -13,6 +13,7 @@ mod m0003_submissions;
 mod m0004_hardening;
 mod m0005_releases;
 mod m0006_fleet;
+mod m0007_sso;
 
 /// Runs Stellar's migrations in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_hardening::Migration),
             Box::new(m0005_releases::Migration),
             Box::new(m0006_fleet::Migration),
+            Box::new(m0007_sso::Migration),
         ]
     }
 }

@@ -87,6 +87,8 @@ pub struct ServicesConfig {
     pub keys: KeyConfig,
     pub auth: AuthSettings,
     pub analysis: AnalysisConfig,
+    /// Single sign-on, when configured.
+    pub sso: Option<crate::services::sso::SsoSettings>,
     /// The clock of background work: the system's, or one tests move (see [`Clock`]).
     pub clock: Clock,
 }
@@ -220,6 +222,98 @@ fn at_least_one_second(flag: &'static str, secs: u64) -> Result<Duration, Config
     Ok(Duration::from_secs(secs))
 }
 
+/// The single sign-on settings, when an issuer is configured: every piece checked.
+fn sso_settings(
+    args: &ServeArgs,
+    public_origin: Option<&str>,
+) -> Result<Option<crate::services::sso::SsoSettings>, ConfigError> {
+    let Some(issuer) = args.oidc_issuer.as_deref().map(str::trim) else {
+        return Ok(None);
+    };
+    let url = url::Url::parse(issuer)
+        .map_err(|e| invalid("oidc-issuer", format!("`{issuer}` is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(invalid(
+            "oidc-issuer",
+            format!(
+                "`{issuer}` must be an https:// URL (http:// only for a provider on this machine)"
+            ),
+        ));
+    }
+    if url.scheme() == "http"
+        && !matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"))
+    {
+        return Err(invalid(
+            "oidc-issuer",
+            "an http:// issuer is accepted only on loopback (tests): use https://",
+        ));
+    }
+    let Some(origin) = public_origin else {
+        return Err(invalid(
+            "public-url",
+            "single sign-on needs --public-url: the provider sends people back to {public URL}/auth/oidc/callback",
+        ));
+    };
+    let client_id = args
+        .oidc_client_id
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or_else(|| {
+            invalid(
+                "oidc-client-id",
+                "single sign-on needs the client id Stellar is registered under",
+            )
+        })?;
+    let roles = args
+        .oidc_roles
+        .iter()
+        .map(|pair| {
+            let (group, role) = pair.split_once('=').ok_or_else(|| {
+                invalid(
+                    "oidc-role",
+                    format!("`{pair}` must be GROUP=ROLE, e.g. stellar-secops=secops"),
+                )
+            })?;
+            let role: app::types::Role = role.trim().parse().map_err(|_| {
+                invalid(
+                    "oidc-role",
+                    format!(
+                        "`{role}` is not a role: one of partner, reviewer, secops, platform, admin"
+                    ),
+                )
+            })?;
+            Ok((group.trim().to_owned(), role))
+        })
+        .collect::<Result<Vec<_>, ConfigError>>()?;
+    if roles.is_empty() {
+        return Err(invalid(
+            "oidc-role",
+            "single sign-on needs at least one GROUP=ROLE: nobody gets a role by default",
+        ));
+    }
+    let mut scopes: Vec<String> = args
+        .oidc_scopes
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".into());
+    }
+    Ok(Some(crate::services::sso::SsoSettings {
+        issuer: issuer.to_owned(),
+        client_id,
+        client_secret: std::env::var("STELLAR_OIDC_CLIENT_SECRET")
+            .ok()
+            .and_then(crate::domain::Secret::new),
+        scopes,
+        redirect_url: format!("{origin}/auth/oidc/callback"),
+        groups_claim: args.oidc_groups_claim.clone(),
+        roles,
+        tenant_claim: args.oidc_tenant_claim.clone(),
+        label: args.oidc_label.clone(),
+    }))
+}
+
 impl Config {
     /// Checks the raw flags of `stellar serve`.
     pub fn from_args(args: ServeArgs) -> Result<Self, ConfigError> {
@@ -232,6 +326,7 @@ impl Config {
         let secure_cookies = public_origin
             .as_deref()
             .is_some_and(|o| o.starts_with("https://"));
+        let sso = sso_settings(&args, public_origin.as_deref())?;
         if args.login_max_failures == 0 {
             return Err(invalid("login-max-failures", "must be at least 1"));
         }
@@ -290,6 +385,7 @@ impl Config {
             keys: KeyConfig::from_args(&args.keys)?,
             auth,
             analysis: AnalysisConfig::from_args(&args.analysis)?,
+            sso,
             clock: match args.time_scale_since {
                 Some(since)
                     if since > chrono::Utc::now()
@@ -337,6 +433,7 @@ impl ServicesConfig {
                 },
             },
             analysis: AnalysisConfig::from_args(&AnalysisArgs::default())?,
+            sso: None,
             clock: Clock::system(),
         })
     }
@@ -472,6 +569,83 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
 #[cfg(test)]
 mod tests {
     use super::{parse_net, parse_origin};
+
+    fn serve(flags: &[&str]) -> Result<super::Config, String> {
+        use clap::Parser;
+        let cli = crate::cli::args::Cli::try_parse_from(
+            ["stellar", "serve"].iter().chain(flags).copied(),
+        )
+        .map_err(|e| e.to_string())?;
+        let crate::cli::args::Command::Serve(args) = cli.command else {
+            return Err("not serve".into());
+        };
+        super::Config::from_args(*args).map_err(|e| e.to_string())
+    }
+
+    /// Single sign-on is all there or refused with the flag to fix; nobody gets a default role.
+    #[test]
+    fn single_sign_on_flags_are_checked_whole() {
+        let ok = [
+            "--public-url",
+            "https://stellar.example",
+            "--oidc-issuer",
+            "https://id.example/realms/main",
+            "--oidc-client-id",
+            "stellar",
+            "--oidc-role",
+            "stellar-secops=secops",
+        ];
+        let config = serve(&ok).unwrap_or_else(|e| panic!("{e}"));
+        let sso = config.services.sso.unwrap_or_else(|| panic!("sso"));
+        assert_eq!(
+            sso.redirect_url,
+            "https://stellar.example/auth/oidc/callback"
+        );
+        assert_eq!(sso.scopes.first().map(String::as_str), Some("openid"));
+        for (drop, replace, want) in [
+            (Some("--public-url"), None, "public-url"),
+            (Some("--oidc-client-id"), None, "oidc-client-id"),
+            (Some("--oidc-role"), None, "oidc-role"),
+            (
+                None,
+                Some(("stellar-secops=secops", "stellar-secops=root")),
+                "not a role",
+            ),
+            (
+                None,
+                Some(("stellar-secops=secops", "secops")),
+                "GROUP=ROLE",
+            ),
+            (
+                None,
+                Some(("https://id.example/realms/main", "http://id.example")),
+                "loopback",
+            ),
+            (
+                None,
+                Some(("https://id.example/realms/main", "id.example")),
+                "not a URL",
+            ),
+        ] {
+            let mut flags: Vec<&str> = Vec::new();
+            let mut i = 0;
+            while i < ok.len() {
+                if Some(ok[i]) == drop {
+                    i += 2;
+                    continue;
+                }
+                flags.push(match replace {
+                    Some((from, to)) if ok[i] == from => to,
+                    _ => ok[i],
+                });
+                i += 1;
+            }
+            let err = serve(&flags)
+                .err()
+                .unwrap_or_else(|| panic!("{flags:?} was taken"));
+            assert!(err.contains(want), "{flags:?}: {err}");
+        }
+    }
 
     #[test]
     fn origins_drop_the_path_and_keep_the_port() {

@@ -5,6 +5,20 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
+use crate::types::PortalInfo;
+
+/// `s` as a query value (RFC 3986: everything but the unreserved characters escaped).
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 /// What a failed sign-in says, by the `error` code the server sends.
 fn login_error_text(code: &str, retry: Option<String>) -> String {
     match code {
@@ -15,6 +29,13 @@ fn login_error_text(code: &str, retry: Option<String>) -> String {
         ),
         "expired" => "Your session has expired. Sign in again.".into(),
         "csrf" => "The form was stale or came from another site. Sign in again.".into(),
+        "sso_state" => "That single sign-on link was already used or is too old. Start again.".into(),
+        "sso_provider" => "The single sign-on provider did not sign you in (it refused, or could not be reached). Try again, or ask your administrator.".into(),
+        "sso_token" => "The single sign-on provider's answer failed a security check, so you were not signed in. Tell your administrator.".into(),
+        "sso_unmapped" => "You signed in at the provider, but none of your groups gives a role in Stellar. Ask your administrator to add you to a Stellar group.".into(),
+        "sso_tenant" => "You belong to a partner group, but the provider names no partner tenant Stellar knows for you. Ask your administrator.".into(),
+        "sso_taken" => "A local Stellar account already has your username, so single sign-on will not take it over. Ask your administrator.".into(),
+        "sso_disabled" => "Your Stellar account is disabled. Ask your administrator.".into(),
         _ => "Sign-in failed. Try again.".into(),
     }
 }
@@ -71,6 +92,15 @@ pub(crate) fn LoginPage() -> impl IntoView {
                     "Sign in"
                 </button>
             </form>
+            {use_context::<PortalInfo>().and_then(|p| p.sso).map(|label| {
+                let href = move || format!("/auth/oidc/start?next={}", urlencoding(&next()));
+                view! {
+                    <p class="sso">
+                        // A server route, not a portal page: the router must not take the click.
+                        <a class="button" href=href rel="external">{format!("Sign in with {label}")}</a>
+                    </p>
+                }
+            })}
         </section>
     }
 }

@@ -288,6 +288,42 @@ pub struct ServeArgs {
     #[arg(long, env = "STELLAR_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Single sign-on: the OpenID provider's issuer URL (discovery reads
+    /// `{issuer}/.well-known/openid-configuration`). Needs `--public-url` (the callback is
+    /// `{public URL}/auth/oidc/callback`), `--oidc-client-id` and at least one `--oidc-role`;
+    /// the client secret comes from `STELLAR_OIDC_CLIENT_SECRET` only.
+    #[arg(long, env = "STELLAR_OIDC_ISSUER")]
+    pub oidc_issuer: Option<String>,
+
+    /// The client id Stellar is registered under at the provider.
+    #[arg(long, env = "STELLAR_OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+
+    /// Scopes asked for (space-separated; `openid` is always asked for).
+    #[arg(
+        long,
+        env = "STELLAR_OIDC_SCOPES",
+        default_value = "openid profile email"
+    )]
+    pub oidc_scopes: String,
+
+    /// The ID token claim that lists the user's groups.
+    #[arg(long, env = "STELLAR_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+
+    /// A group and the Stellar role it gives, `GROUP=ROLE` (repeat; the first group a user is
+    /// in decides). A user in no mapped group is refused.
+    #[arg(long = "oidc-role", env = "STELLAR_OIDC_ROLES", value_delimiter = ',')]
+    pub oidc_roles: Vec<String>,
+
+    /// The ID token claim that names a partner's tenant (its slug).
+    #[arg(long, env = "STELLAR_OIDC_TENANT_CLAIM", default_value = "tenant")]
+    pub oidc_tenant_claim: String,
+
+    /// What the sign-in page calls the provider ("Sign in with …").
+    #[arg(long, env = "STELLAR_OIDC_LABEL", default_value = "single sign-on")]
+    pub oidc_label: String,
+
     /// Absolute lifetime of a portal session, in seconds.
     #[arg(long = "session-ttl", env = "STELLAR_SESSION_TTL", default_value_t = 12 * 3600)]
     pub session_ttl_secs: u64,

@@ -870,3 +870,51 @@ pub mod rollout_interval {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A single sign-on in flight: the `state` (its sha256), `nonce` and PKCE verifier sent to
+/// the provider, used once by the callback.
+pub mod sso_login {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sso_logins")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub state_hash: String,
+        pub nonce: String,
+        pub pkce_verifier: String,
+        /// Where the browser goes after signing in (a local path).
+        pub next: String,
+        pub created_at: DateTimeUtc,
+        pub used_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// An identity at the OpenID provider (issuer and subject) bound to one Stellar user.
+pub mod sso_identity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sso_identities")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i32,
+        pub issuer: String,
+        pub subject: String,
+        pub user_id: i32,
+        /// The groups the last ID token named, space-separated.
+        pub groups: String,
+        pub created_at: DateTimeUtc,
+        pub last_login_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -53,6 +53,8 @@ pub const API_RULES: &[Rule] = &[
     // `/metrics` has its own optional bearer token (`--metrics-token`).
     rule("GET", "/metrics", PUBLIC),
     rule("POST", "/auth/login", PUBLIC),
+    rule("GET", "/auth/oidc/start", PUBLIC),
+    rule("GET", "/auth/oidc/callback", PUBLIC),
     rule("POST", "/auth/logout", to(Action::UseAccount)),
     rule("GET", "/api/v1/me", to(Action::UseAccount)),
     rule("GET", "/api/v1/dashboard", to(Action::UseAccount)),

@@ -87,6 +87,8 @@ pub struct Shared {
     pub calendar: crate::services::calendar::CalendarService,
     pub webhooks: crate::services::webhooks::Webhooks,
     pub fleet: crate::services::fleet::Fleet,
+    /// Single sign-on, when configured.
+    pub sso: Option<crate::services::sso::Sso>,
     pub health: Health,
     pub metrics: PrometheusHandle,
     pub leptos_options: LeptosOptions,
@@ -110,6 +112,7 @@ impl AppState {
             calendar: s.calendar.clone(),
             webhooks: s.webhooks.clone(),
             fleet: s.fleet.clone(),
+            sso: s.sso.clone(),
             health: Health::new(s.db.clone()),
             metrics,
             openapi: Arc::new(OnceLock::new()),
@@ -303,7 +306,11 @@ fn portal_context(state: &AppState) -> impl Fn() + Clone + Send + Sync + 'static
     let submissions: app::api::backend::SharedSubmissions = Arc::new(state.submissions.clone());
     let delivery: app::api::backend::SharedDelivery = Arc::new(state.releases.clone());
     let fleet: app::api::backend::SharedFleet = Arc::new(state.fleet.clone());
+    let portal = app::types::PortalInfo {
+        sso: state.sso.as_ref().map(|s| s.label().to_owned()),
+    };
     move || {
+        provide_context(portal.clone());
         provide_context(fleet.clone());
         provide_context(backend.clone());
         provide_context(ledger.clone());

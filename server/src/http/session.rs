@@ -14,12 +14,15 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::auth::{client_addr, session_cookie, session_secret, urlencode};
 use super::problem::{ApiError, Problem};
+use crate::services::sso::SsoError;
 
 /// The sign-in routes, with their OpenAPI operations.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .routes(routes!(logout))
+        .routes(routes!(sso_start))
+        .routes(routes!(sso_callback))
 }
 
 /// A local path to go to after sign-in; anything else (other hosts, `//`) becomes `/`.
@@ -131,6 +134,112 @@ pub async fn login(
             .into_response())
         }
         Err(e) => Err(ApiError::App(e)),
+    }
+}
+
+/// Where single sign-on starts.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SsoStart {
+    /// Where the browser goes after signing in (a local path).
+    #[serde(default)]
+    pub next: Option<String>,
+}
+
+/// Sign in with single sign-on: redirects the browser to the OpenID provider.
+///
+/// 404 when single sign-on is not configured (`--oidc-issuer`).
+#[utoipa::path(
+    get, path = "/auth/oidc/start", tag = "auth", params(SsoStart),
+    responses(
+        (status = 303, description = "Redirected to the provider (or back to the sign-in page if it cannot be reached)"),
+        (status = 404, description = "Single sign-on is not configured", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn sso_start(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<SsoStart>,
+) -> Result<Response, ApiError> {
+    let Some(sso) = state.sso.as_ref() else {
+        return Err(ApiError::App(AppError::not_found(
+            "single sign-on is not configured on this server: sign in with a username and password",
+        )));
+    };
+    let next = safe_next(q.next.as_deref());
+    match sso.start(&next).await {
+        Ok(url) => Ok(Redirect::to(&url).into_response()),
+        Err(SsoError::Refused(why)) => {
+            Ok(Redirect::to(&format!("/login?error={}", why.code())).into_response())
+        }
+        Err(SsoError::App(e)) => Err(ApiError::App(e)),
+    }
+}
+
+/// What the provider sends back.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SsoCallback {
+    /// The authorization code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// The `state` this server sent.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// The provider's error code, when it refused.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// The issuer that answers (RFC 9207), when the provider says.
+    #[serde(default)]
+    pub iss: Option<String>,
+}
+
+/// The provider's callback: checks the sign-in, then sets the session cookie and redirects to
+/// where the sign-in started; a refusal goes back to the sign-in page, which says why.
+#[utoipa::path(
+    get, path = "/auth/oidc/callback", tag = "auth", params(SsoCallback),
+    responses(
+        (status = 303, description = "Signed in and redirected, or refused and sent back to the sign-in page"),
+        (status = 404, description = "Single sign-on is not configured", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub async fn sso_callback(
+    State(state): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<SsoCallback>,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let Some(sso) = state.sso.as_ref() else {
+        return Err(ApiError::App(AppError::not_found(
+            "single sign-on is not configured on this server: sign in with a username and password",
+        )));
+    };
+    let refused = |code: &str| Ok(Redirect::to(&format!("/login?error={code}")).into_response());
+    let (Some(code), Some(st)) = (q.code.as_deref(), q.state.as_deref()) else {
+        // The provider refused (the user cancelled, or it does not know this client).
+        return refused(if q.error.is_some() {
+            "sso_provider"
+        } else {
+            "sso_state"
+        });
+    };
+    if code.len() > 4096 || st.len() > 512 {
+        return refused("sso_state");
+    }
+    // RFC 9207: an answer from another issuer is a mix-up attack.
+    if q.iss.as_deref().is_some_and(|iss| iss != sso.issuer()) {
+        return refused("sso_provider");
+    }
+    let addr = client_addr(&state, &req);
+    match sso.finish(code, st, addr).await {
+        Ok((session, _, next)) => {
+            let max_age = (session.expires_at - chrono::Utc::now())
+                .num_seconds()
+                .max(1);
+            let cookie =
+                session_cookie(state.http.secure_cookies, Some((&session.secret, max_age)));
+            let mut res = Redirect::to(&safe_next(Some(&next))).into_response();
+            res.headers_mut().insert(header::SET_COOKIE, cookie);
+            Ok(res)
+        }
+        Err(SsoError::Refused(why)) => refused(why.code()),
+        Err(SsoError::App(e)) => Err(ApiError::App(e)),
     }
 }
 

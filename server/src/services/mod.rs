@@ -20,6 +20,7 @@ pub mod pipelines;
 pub mod policy;
 pub mod releases;
 pub mod signing;
+pub mod sso;
 pub mod submissions;
 pub mod throttle;
 pub mod webhooks;
@@ -38,6 +39,8 @@ pub enum OpenError {
     Db(#[from] DbError),
     #[error("the policy pack cannot be used: {0}")]
     Pack(String),
+    #[error("single sign-on cannot be set up: {0}")]
+    Sso(String),
 }
 
 /// Every service, wired to one database.
@@ -61,6 +64,8 @@ pub struct Services {
     pub webhooks: webhooks::Webhooks,
     pub releases: releases::Releases,
     pub fleet: fleet::Fleet,
+    /// Single sign-on, when configured.
+    pub sso: Option<sso::Sso>,
 }
 
 impl Services {
@@ -112,6 +117,12 @@ impl Services {
             config.clock.clone(),
             config.analysis.fleet_retention_days,
         );
+        let sso = config
+            .sso
+            .clone()
+            .map(|settings| sso::Sso::new(settings, conn.clone(), ledger.clone(), accounts.clone()))
+            .transpose()
+            .map_err(|e| OpenError::Sso(e.to_string()))?;
         let submissions = submissions::Submissions::new(
             conn,
             ledger.clone(),
@@ -134,6 +145,7 @@ impl Services {
             webhooks,
             releases,
             fleet,
+            sso,
         })
     }
 

@@ -91,6 +91,8 @@ const API: &[(&str, &str, [E; 6])] = &[
     ("GET", "/readyz", [P, P, P, P, P, P]),
     ("GET", "/metrics", [P, P, P, P, P, P]),
     ("POST", "/auth/login", [P, P, P, P, P, P]),
+    ("GET", "/auth/oidc/start", [P, P, P, P, P, P]),
+    ("GET", "/auth/oidc/callback", [P, P, P, P, P, P]),
     ("POST", "/auth/logout", [U, A, A, A, A, A]),
     ("GET", "/api/v1/me", [U, A, A, A, A, A]),
     ("GET", "/api/v1/dashboard", [U, A, A, A, A, A]),

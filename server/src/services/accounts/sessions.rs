@@ -22,7 +22,7 @@ use crate::db::entities::{session, user};
 use crate::domain::Username;
 use crate::secrets::{burn_verification_time, random_secret, sha256_hex, verify_password};
 use crate::services::db_error;
-use crate::services::ledger_store::Record;
+use crate::services::ledger_store::{Appender, Record};
 use crate::services::throttle::{self, Attempt, Limits};
 
 /// How often `last_seen_at` is written at most.
@@ -161,13 +161,34 @@ impl Accounts {
                 .map_err(db_error)?;
         }
 
+        let mut a = self.ledger.begin().await?;
+        let opened = self
+            .open_session_in(
+                &mut a,
+                u,
+                "login",
+                serde_json::json!({ "addr": client.map(|a| a.to_string()) }),
+            )
+            .await?;
+        a.commit().await?;
+        Ok(opened)
+    }
+
+    /// Opens a session for `u` inside `a` (which the caller commits), ledgered as `action`.
+    pub(crate) async fn open_session_in(
+        &self,
+        a: &mut Appender,
+        u: user::Model,
+        action: &str,
+        details: serde_json::Value,
+    ) -> Result<(NewSession, Principal), AppError> {
+        let t = now();
         let secret = random_secret(32);
         let csrf_token = random_secret(32);
         let expires_at = t + delta(self.settings.session_ttl);
         let principal = self
             .principal_for(u, Some(csrf_token.clone()), Scope::ALL.to_vec())
             .await?;
-        let mut a = self.ledger.begin().await?;
         session::ActiveModel {
             token_hash: Set(sha256_hex(&secret)),
             user_id: Set(principal.user_id),
@@ -183,12 +204,11 @@ impl Accounts {
         a.append(Record {
             actor: principal.me.username.clone(),
             tenant: principal.me.tenant.as_ref().map(|t| t.slug.clone()),
-            action: "login".into(),
+            action: action.into(),
             subject: principal.me.username.clone(),
-            details: serde_json::json!({ "addr": client.map(|a| a.to_string()) }),
+            details,
         })
         .await?;
-        a.commit().await?;
         Ok((
             NewSession {
                 secret,

@@ -444,11 +444,16 @@ mod tests {
         }
     }
 
+    /// Release id, plugin, version.
+    type Stable = (&'static str, &'static str, &'static str);
+    /// Release id, plugin, version, weight.
+    type Rolling = (&'static str, &'static str, &'static str, u8);
+
     /// The shared answers are exactly what each host would be told on its own, for lineups of
     /// no, one and three rollouts at different weights.
     #[test]
     fn every_host_gets_its_own_answer_from_the_shared_ones() {
-        let lineups: Vec<(Vec<(&str, &str, &str)>, Vec<(&str, &str, &str, u8)>)> = vec![
+        let lineups: Vec<(Vec<Stable>, Vec<Rolling>)> = vec![
             (vec![("a1", "alpha", "1.0.0")], vec![]),
             (
                 vec![("a1", "alpha", "1.0.0"), ("b1", "beta", "2.0.0")],
