@@ -114,7 +114,8 @@ ensure_promtool() {
 
 ensure_node_modules() {
   if [ ! -d "$ROOT/end2end/node_modules/playwright-core" ] || [ ! -d "$ROOT/end2end/node_modules/@axe-core/playwright" ] \
-    || [ ! -d "$ROOT/end2end/node_modules/@microsoft/sarif-multitool" ]; then
+    || [ ! -d "$ROOT/end2end/node_modules/@microsoft/sarif-multitool" ] \
+    || [ ! -d "$ROOT/end2end/node_modules/oidc-provider" ] || [ ! -d "$ROOT/end2end/node_modules/jose" ]; then
     log "installing the end2end npm packages"
     (cd "$ROOT/end2end" && npm ci --no-audit --no-fund --loglevel=error)
   fi
