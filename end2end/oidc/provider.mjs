@@ -2,7 +2,7 @@
 // implementation) on loopback, with three test users, the Stellar client registered, PKCE
 // required, and its development sign-in pages (any password). Control routes let a test
 // rotate the signing key, or make the next ID tokens bad (signed with a key the JWKS does not
-// publish, or for another audience) to see Stellar refuse them.
+// publish, or for another audience) to see Stellar refuse them, or change a user's groups.
 //
 //   PORT=… REDIRECT=http://127.0.0.1:…/auth/oidc/callback SECRET=… node oidc/provider.mjs
 //
@@ -26,6 +26,8 @@ const USERS = {
   sam: { name: 'Sam Secops', preferred_username: 'sam', groups: ['staff', 'stellar-secops'] },
   pia: { name: 'Pia Partner', preferred_username: 'pia', groups: ['acme-partners'], tenant: 'acme' },
   uma: { name: 'Uma Unmapped', preferred_username: 'uma', groups: ['marketing'] },
+  // Leaves the secops group during the tests.
+  lea: { name: 'Lea Leaver', preferred_username: 'lea', groups: ['stellar-secops'] },
 };
 
 async function signingKey(kid) {
@@ -90,6 +92,14 @@ const server = http.createServer(async (req, res) => {
     keys = [await signingKey(`key-${generation}`), keys[0]];
     handler = build();
     res.end(JSON.stringify({ kid: keys[0].kid }));
+    return;
+  }
+  if (req.method === 'POST' && req.url?.startsWith('/__control/groups/')) {
+    // `/__control/groups/USER/G1,G2`: the user's groups change at the provider.
+    const [user, groups = ''] = req.url.slice('/__control/groups/'.length).split('/');
+    if (!USERS[user]) { res.statusCode = 404; res.end(); return; }
+    USERS[user].groups = groups.split(',').filter(Boolean);
+    res.end(JSON.stringify(USERS[user]));
     return;
   }
   if (req.method === 'POST' && req.url?.startsWith('/__control/mode/')) {

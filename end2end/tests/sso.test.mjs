@@ -9,7 +9,7 @@
 // Needs STELLAR_E2E_OIDC (the provider's URL); scripts/test sets it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { BASE, launch, assertAccessible } from './helpers.mjs';
+import { BASE, launch, assertAccessible, hydrated } from './helpers.mjs';
 
 const OIDC = process.env.STELLAR_E2E_OIDC;
 const missing = !OIDC && 'needs STELLAR_E2E_OIDC (scripts/test starts the provider and sets it)';
@@ -54,11 +54,25 @@ test('a secops engineer signs in through the provider and gets the secops role',
   const nav = page.getByRole('navigation', { name: 'Main' });
   assert.equal(await nav.getByRole('link', { name: 'Ledger' }).count(), 1, 'secops read the ledger');
   assert.match(await page.locator('header').textContent(), /Sam Secops/);
-  // The same callback again (its `state` is spent): refused, and the page says why.
-  const replay = await (await browser.newContext()).newPage();
+  // The same callback again in the same browser (its `state` is spent): refused, and the page
+  // says why.
+  const replay = await page.context().newPage();
   await replay.goto(callback);
   await replay.waitForURL(/\/login\?error=sso_state/);
   assert.match(await replay.getByRole('alert').textContent(), /already used or is too old/);
+  // Login CSRF: a sign-in started elsewhere (its cookie stays with whoever started it) and
+  // followed in this browser is refused at the callback, its `state` not this browser's.
+  const started = await fetch(`${BASE}/auth/oidc/start?next=/`, { redirect: 'manual' });
+  assert.equal(started.status, 303);
+  const victim = await (await browser.newContext()).newPage();
+  await victim.route('**/*', (route) => (new URL(route.request().url()).hostname === '127.0.0.1' ? route.continue() : route.abort()));
+  await victim.goto(started.headers.get('location'), { waitUntil: 'domcontentloaded' });
+  await victim.locator('input[name=login]').fill('uma');
+  await victim.locator('input[name=password]').fill('any password');
+  await victim.locator('button[type=submit]').click();
+  await victim.waitForURL((u) => u.href.startsWith(BASE) || u.pathname.startsWith('/interaction'), { waitUntil: 'domcontentloaded' });
+  if (!victim.url().startsWith(BASE)) await victim.getByRole('button', { name: 'Continue' }).click();
+  await victim.waitForURL(/\/login\?error=sso_state/);
 });
 
 test('an acme partner signs in and sees acme; someone in no Stellar group is refused', { skip: missing }, async () => {
@@ -94,4 +108,28 @@ test('after the provider rotates its key the next sign-in works; forged and misa
       await control('mode/normal');
     }
   }
+});
+
+test('someone removed from the Stellar groups at the provider is refused at the next sign-in and loses sessions and tokens', { skip: missing }, async () => {
+  const page = await (await browser.newContext()).newPage();
+  await ssoSignIn(page, 'lea');
+  await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  // An API token made while she could.
+  await page.goto(`${BASE}/tokens`);
+  await hydrated(page);
+  await page.getByLabel('Name').fill('lea-laptop');
+  await page.getByRole('button', { name: 'Create token' }).click();
+  const secret = (await page.locator('#new-token-secret').textContent()).trim();
+  const me = (token) => fetch(`${BASE}/api/v1/me`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await me(secret)).status, 200);
+
+  // She leaves the group at the provider; her next sign-in (the session's re-validation) is
+  // refused, and with it her account is disabled, her sessions end, her tokens stop working.
+  await control('groups/lea/marketing');
+  const again = await (await browser.newContext()).newPage();
+  await ssoSignIn(again, 'lea');
+  await again.waitForURL(/\/login\?error=sso_unmapped/);
+  assert.equal((await me(secret)).status, 401);
+  await page.goto(`${BASE}/`);
+  await page.waitForURL(/\/login/);
 });

@@ -27,6 +27,15 @@ impl MigrationTrait for Migration {
             )
             .await?;
         manager
+            .create_index(
+                Index::create()
+                    .name("idx_sso_logins_created_at")
+                    .table(SsoLogins::Table)
+                    .col(SsoLogins::CreatedAt)
+                    .to_owned(),
+            )
+            .await?;
+        manager
             .create_table(
                 Table::create()
                     .table(SsoIdentities::Table)

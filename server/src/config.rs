@@ -108,6 +108,8 @@ pub struct AuthSettings {
     pub session_ttl: Duration,
     pub session_idle: Duration,
     pub throttle: ThrottleLimits,
+    /// Who may sign in with a password.
+    pub local_sign_in: crate::cli::args::LocalSignIn,
 }
 
 /// Sign-in throttling.
@@ -268,21 +270,45 @@ fn sso_settings(
         .oidc_roles
         .iter()
         .map(|pair| {
-            let (group, role) = pair.split_once('=').ok_or_else(|| {
+            let (group, given) = pair.split_once('=').ok_or_else(|| {
                 invalid(
                     "oidc-role",
-                    format!("`{pair}` must be GROUP=ROLE, e.g. stellar-secops=secops"),
+                    format!("`{pair}` must be GROUP=ROLE (or GROUP=partner:TENANT), e.g. stellar-secops=secops"),
                 )
             })?;
-            let role: app::types::Role = role.trim().parse().map_err(|_| {
+            let (role, tenant) = match given.trim().split_once(':') {
+                Some((r, t)) => (r, Some(t.trim())),
+                None => (given.trim(), None),
+            };
+            let role: app::types::Role = role.parse().map_err(|_| {
                 invalid(
                     "oidc-role",
-                    format!(
-                        "`{role}` is not a role: one of partner, reviewer, secops, platform, admin"
-                    ),
+                    format!("`{role}` is not a role: one of partner, reviewer, secops, platform, admin"),
                 )
             })?;
-            Ok((group.trim().to_owned(), role))
+            let tenant = match tenant {
+                Some(t) if role == app::types::Role::Partner => Some(
+                    crate::domain::TenantSlug::parse(t)
+                        .map_err(|_| invalid("oidc-role", format!("`{t}` is not a tenant slug")))?
+                        .as_str()
+                        .to_owned(),
+                ),
+                Some(_) => {
+                    return Err(invalid(
+                        "oidc-role",
+                        format!("`{pair}`: only a partner group names a tenant"),
+                    ));
+                }
+                None => None,
+            };
+            if group.trim().is_empty() {
+                return Err(invalid("oidc-role", format!("`{pair}` names no group")));
+            }
+            Ok(crate::services::sso::RoleMap {
+                group: group.trim().to_owned(),
+                role,
+                tenant,
+            })
         })
         .collect::<Result<Vec<_>, ConfigError>>()?;
     if roles.is_empty() {
@@ -311,6 +337,7 @@ fn sso_settings(
         roles,
         tenant_claim: args.oidc_tenant_claim.clone(),
         label: args.oidc_label.clone(),
+        session_ttl: at_least_one_second("oidc-session-ttl", args.oidc_session_ttl_secs)?,
     }))
 }
 
@@ -345,6 +372,7 @@ impl Config {
                 max_failures: args.login_max_failures,
                 lockout: Duration::from_secs(args.login_lockout_secs),
             },
+            local_sign_in: args.local_sign_in,
         };
         let http = HttpConfig {
             addr: args.addr,
@@ -431,6 +459,7 @@ impl ServicesConfig {
                     max_failures: 5,
                     lockout: Duration::from_secs(60),
                 },
+                local_sign_in: crate::cli::args::LocalSignIn::All,
             },
             analysis: AnalysisConfig::from_args(&AnalysisArgs::default())?,
             sso: None,

@@ -32,9 +32,10 @@ fn login_error_text(code: &str, retry: Option<String>) -> String {
         "sso_state" => "That single sign-on link was already used or is too old. Start again.".into(),
         "sso_provider" => "The single sign-on provider did not sign you in (it refused, or could not be reached). Try again, or ask your administrator.".into(),
         "sso_token" => "The single sign-on provider's answer failed a security check, so you were not signed in. Tell your administrator.".into(),
-        "sso_unmapped" => "You signed in at the provider, but none of your groups gives a role in Stellar. Ask your administrator to add you to a Stellar group.".into(),
+        "sso_unmapped" => "You signed in at the provider, but none of your groups gives a role in Stellar (if you had one, your Stellar account is now disabled). Ask your administrator to add you to a Stellar group.".into(),
         "sso_tenant" => "You belong to a partner group, but the provider names no partner tenant Stellar knows for you. Ask your administrator.".into(),
-        "sso_taken" => "A local Stellar account already has your username, so single sign-on will not take it over. Ask your administrator.".into(),
+        "local_off" => "Password sign-in is for administrators only on this server. Sign in with single sign-on.".into(),
+        "sso_busy" => "Too many sign-ins right now. Wait a minute, then try again.".into(),
         "sso_disabled" => "Your Stellar account is disabled. Ask your administrator.".into(),
         _ => "Sign-in failed. Try again.".into(),
     }

@@ -320,6 +320,15 @@ pub struct ServeArgs {
     #[arg(long, env = "STELLAR_OIDC_TENANT_CLAIM", default_value = "tenant")]
     pub oidc_tenant_claim: String,
 
+    /// Seconds a single sign-on session lasts before the provider is asked again (at most the
+    /// session lifetime): a user removed at the provider loses access within this time.
+    #[arg(
+        long = "oidc-session-ttl",
+        env = "STELLAR_OIDC_SESSION_TTL",
+        default_value_t = 3600
+    )]
+    pub oidc_session_ttl_secs: u64,
+
     /// What the sign-in page calls the provider ("Sign in with …").
     #[arg(long, env = "STELLAR_OIDC_LABEL", default_value = "single sign-on")]
     pub oidc_label: String,
@@ -336,6 +345,11 @@ pub struct ServeArgs {
     /// locked for that name or address.
     #[arg(long, env = "STELLAR_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: u32,
+
+    /// Who may sign in with a password: `all`, or `admins` only (break-glass, each use
+    /// ledgered as `login.break_glass`) once everyone else signs in through single sign-on.
+    #[arg(long, env = "STELLAR_LOCAL_SIGN_IN", value_enum, default_value_t = LocalSignIn::All)]
+    pub local_sign_in: LocalSignIn,
 
     /// Seconds the first lock lasts; each further failure while locked doubles it (up to a day).
     #[arg(
@@ -1128,4 +1142,13 @@ pub enum RolloutCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// Who may sign in with a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LocalSignIn {
+    /// Every local account.
+    All,
+    /// Administrators only (break-glass); everyone else uses single sign-on.
+    Admins,
 }

@@ -124,6 +124,7 @@ pub async fn login(
                     format!("throttled&retry={retry_after_secs}")
                 }
                 AppError::Unauthenticated { .. } => "invalid".to_owned(),
+                AppError::Forbidden { .. } => "local_off".to_owned(),
                 other => return Err(ApiError::App(other.clone())),
             };
             Ok(Redirect::to(&format!(
@@ -158,6 +159,7 @@ pub struct SsoStart {
 pub async fn sso_start(
     State(state): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<SsoStart>,
+    req: Request,
 ) -> Result<Response, ApiError> {
     let Some(sso) = state.sso.as_ref() else {
         return Err(ApiError::App(AppError::not_found(
@@ -165,13 +167,46 @@ pub async fn sso_start(
         )));
     };
     let next = safe_next(q.next.as_deref());
-    match sso.start(&next).await {
-        Ok(url) => Ok(Redirect::to(&url).into_response()),
+    match sso.start(&next, client_addr(&state, &req)).await {
+        Ok((url, st)) => {
+            let mut res = Redirect::to(&url).into_response();
+            res.headers_mut().insert(
+                header::SET_COOKIE,
+                sso_cookie(state.http.secure_cookies, Some(&st)),
+            );
+            Ok(res)
+        }
         Err(SsoError::Refused(why)) => {
             Ok(Redirect::to(&format!("/login?error={}", why.code())).into_response())
         }
         Err(SsoError::App(e)) => Err(ApiError::App(e)),
     }
+}
+
+fn sso_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Secure-stellar_sso"
+    } else {
+        "stellar_sso"
+    }
+}
+
+/// The cookie that binds a sign-in's `state` to the browser that started it: sent back on the
+/// provider's redirect (a top-level GET, so `SameSite=Lax` carries it), to the callback only.
+fn sso_cookie(secure: bool, state: Option<&str>) -> header::HeaderValue {
+    let mut c = cookie::Cookie::build((sso_cookie_name(secure), state.unwrap_or("").to_owned()))
+        .path("/auth/oidc")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .secure(secure)
+        .max_age(cookie::time::Duration::seconds(
+            crate::services::sso::LOGIN_TTL.num_seconds(),
+        ))
+        .build();
+    if state.is_none() {
+        c.make_removal();
+    }
+    header::HeaderValue::from_str(&c.to_string()).unwrap_or(header::HeaderValue::from_static(""))
 }
 
 /// What the provider sends back.
@@ -227,7 +262,19 @@ pub async fn sso_callback(
         return refused("sso_provider");
     }
     let addr = client_addr(&state, &req);
-    match sso.finish(code, st, addr).await {
+    let secure = state.http.secure_cookies;
+    let bound = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == sso_cookie_name(secure))
+        .map(|c| c.value().to_owned());
+    let outcome = sso.finish(code, st, bound.as_deref(), addr).await;
+    // The sign-in's cookie has done its work, whatever the outcome.
+    let mut res = match outcome {
         Ok((session, _, next)) => {
             let max_age = (session.expires_at - chrono::Utc::now())
                 .num_seconds()
@@ -236,11 +283,16 @@ pub async fn sso_callback(
                 session_cookie(state.http.secure_cookies, Some((&session.secret, max_age)));
             let mut res = Redirect::to(&safe_next(Some(&next))).into_response();
             res.headers_mut().insert(header::SET_COOKIE, cookie);
-            Ok(res)
+            res
         }
-        Err(SsoError::Refused(why)) => refused(why.code()),
-        Err(SsoError::App(e)) => Err(ApiError::App(e)),
-    }
+        Err(SsoError::Refused(why)) => {
+            Redirect::to(&format!("/login?error={}", why.code())).into_response()
+        }
+        Err(SsoError::App(e)) => return Err(ApiError::App(e)),
+    };
+    res.headers_mut()
+        .append(header::SET_COOKIE, sso_cookie(secure, None));
+    Ok(res)
 }
 
 /// Sign out: ends the session and clears its cookie.

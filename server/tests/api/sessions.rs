@@ -434,3 +434,72 @@ async fn hostile_usernames_are_wrong_credentials_not_errors() {
     }
     app.stop().await;
 }
+
+/// With `--local-sign-in admins`, a password opens only an administrator's account (break-glass,
+/// ledgered as such); anyone else is told to use single sign-on, and the refusal is ledgered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_leaves_passwords_to_administrators_and_ledgers_each_use() {
+    let app = spawn_app_with(|c| {
+        c.services.auth.local_sign_in = stellar::cli::args::LocalSignIn::Admins;
+    })
+    .await;
+    let c = app.client();
+    let p = problem(
+        c.post(app.url("/auth/login"))
+            .form(&form_login("secops", PASSWORD))
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    assert!(
+        p["detail"].as_str().unwrap().contains("single sign-on"),
+        "{p}"
+    );
+    let res = c
+        .post(app.url("/auth/login"))
+        .form(&form_login("admin", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // A browser is sent back to the sign-in page, which says why.
+    let browser = Client::builder()
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = browser
+        .post(app.url("/auth/login"))
+        .header("accept", "text/html")
+        .form(&form_login("reviewer", PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(
+        res.headers()["location"]
+            .to_str()
+            .unwrap()
+            .contains("error=local_off")
+    );
+    let token = app.token("admin").await;
+    let entries: serde_json::Value = c
+        .get(app.url("/api/v1/ledger/entries?action=login."))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = entries["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"login.break_glass"), "{actions:?}");
+    assert!(actions.contains(&"login.local_refused"), "{actions:?}");
+    app.stop().await;
+}

@@ -11,6 +11,7 @@ mod tokens;
 mod users;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -128,6 +129,12 @@ impl Accounts {
     }
 
     /// Periodic upkeep: forgets idle address buckets.
+    /// Whether a sign-in attempt from `addr` is within the per-address limit (single sign-on's
+    /// routes share the password sign-in's limiter).
+    pub(crate) fn address_allowed(&self, addr: Option<IpAddr>) -> bool {
+        addr.is_none_or(|a| self.addresses.check(a))
+    }
+
     pub fn forget_idle_addresses(&self) {
         self.addresses.forget_idle();
     }

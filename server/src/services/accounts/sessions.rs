@@ -11,6 +11,7 @@ use std::net::IpAddr;
 use app::api::backend::Principal;
 use app::authz::Scope;
 use app::error::AppError;
+use app::types::Role;
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, IntoActiveModel,
@@ -161,12 +162,34 @@ impl Accounts {
                 .map_err(db_error)?;
         }
 
+        // Break-glass: with single sign-on for everyone, a password opens only an
+        // administrator's account, and each use is its own ledger action.
+        let limited = self.settings.local_sign_in == crate::cli::args::LocalSignIn::Admins;
+        if limited && u.role != Role::Admin.as_str() {
+            self.ledger
+                .record(Record {
+                    actor: u.username.clone(),
+                    tenant: None,
+                    action: "login.local_refused".into(),
+                    subject: u.username.clone(),
+                    details: serde_json::json!({ "addr": client.map(|a| a.to_string()) }),
+                })
+                .await?;
+            return Err(AppError::forbidden(
+                "password sign-in is for administrators only on this server: sign in with single sign-on",
+            ));
+        }
         let mut a = self.ledger.begin().await?;
         let opened = self
             .open_session_in(
                 &mut a,
                 u,
-                "login",
+                None,
+                if limited {
+                    "login.break_glass"
+                } else {
+                    "login"
+                },
                 serde_json::json!({ "addr": client.map(|a| a.to_string()) }),
             )
             .await?;
@@ -174,18 +197,22 @@ impl Accounts {
         Ok(opened)
     }
 
-    /// Opens a session for `u` inside `a` (which the caller commits), ledgered as `action`.
+    /// Opens a session for `u` inside `a` (which the caller commits), ledgered as `action`,
+    /// for `ttl` or the configured session lifetime.
     pub(crate) async fn open_session_in(
         &self,
         a: &mut Appender,
         u: user::Model,
+        ttl: Option<std::time::Duration>,
         action: &str,
         details: serde_json::Value,
     ) -> Result<(NewSession, Principal), AppError> {
         let t = now();
         let secret = random_secret(32);
         let csrf_token = random_secret(32);
-        let expires_at = t + delta(self.settings.session_ttl);
+        let expires_at = t + delta(ttl.map_or(self.settings.session_ttl, |t| {
+            t.min(self.settings.session_ttl)
+        }));
         let principal = self
             .principal_for(u, Some(csrf_token.clone()), Scope::ALL.to_vec())
             .await?;

@@ -253,7 +253,7 @@ impl Accounts {
 
     /// Revokes every active token of a user, in the caller's transaction (a password change
     /// that asks for it). Returns how many.
-    pub(super) async fn revoke_all_tokens_in(
+    pub(crate) async fn revoke_all_tokens_in(
         txn: &sea_orm::DatabaseTransaction,
         user_id: i32,
     ) -> Result<u64, AppError> {

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 
 use super::{Accounts, now, user_not_found, user_view};
-use crate::db::entities::{session, tenant, user};
+use crate::db::entities::{session, sso_identity, tenant, user};
 use crate::domain::{DisplayName, Password, TenantSlug, Username};
 use crate::services::db_error;
 use crate::services::ledger_store::Record;
@@ -184,6 +184,21 @@ impl Accounts {
             .map_err(db_error)?
             .ok_or_else(|| user_not_found(username))?;
         let id = u.id;
+        if hash.is_some()
+            && sso_identity::Entity::find()
+                .filter(sso_identity::Column::UserId.eq(id))
+                .one(a.txn())
+                .await
+                .map_err(db_error)?
+                .is_some()
+        {
+            return Err(AppError::invalid(
+                "password",
+                format!(
+                    "`{username}` signs in through single sign-on: a password would open the account without the provider"
+                ),
+            ));
+        }
         let user_tenant = self.tenant_slug_of(&u).await?;
         let mut changed = Vec::new();
         if display.is_some() {
