@@ -163,5 +163,9 @@ fn describe() {
         "stellar_fleet_reports_refused_total",
         "Fleet report batches refused, by reason (late, future, duplicate, oversized, inconsistent, bad_name, bad_interval, not_told, unknown_host, wrong_host)"
     );
+    metrics::describe_counter!(
+        "stellar_sso_refused_total",
+        "Single sign-ons refused, by reason (sso_state, sso_provider, sso_token, sso_unmapped, sso_tenant, sso_disabled, sso_busy)"
+    );
     metrics::gauge!("stellar_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
 }
