@@ -74,7 +74,12 @@ test('a platform user watches a rollout roll back, live, and reads why', { skip:
       await hydrated(page);
       continue;
     }
-    await page.waitForTimeout(500);
+    // Until the page shows another phase (it follows the release on its own), or a while passed.
+    await page.waitForFunction(
+      (was) => document.querySelector('section.rollout .badge')?.textContent.trim() !== was,
+      phase,
+      { timeout: 10_000 },
+    ).catch(() => {});
   }
   // The live line said so, and the page explains the rollback: the rule, both cohorts, the fix.
   assert.match(await page.getByRole('status').filter({ hasText: 'Rolled back' }).textContent(), /Rolled back: step 2 of 3/);

@@ -138,6 +138,15 @@ pub async fn login(
     }
 }
 
+/// Single sign-on, or 404 where it is not configured.
+fn configured(state: &AppState) -> Result<&crate::services::sso::Sso, ApiError> {
+    state.sso.as_ref().ok_or_else(|| {
+        ApiError::App(AppError::not_found(
+            "single sign-on is not configured on this server: sign in with a username and password",
+        ))
+    })
+}
+
 /// Where single sign-on starts.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct SsoStart {
@@ -161,11 +170,7 @@ pub async fn sso_start(
     axum::extract::Query(q): axum::extract::Query<SsoStart>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let Some(sso) = state.sso.as_ref() else {
-        return Err(ApiError::App(AppError::not_found(
-            "single sign-on is not configured on this server: sign in with a username and password",
-        )));
-    };
+    let sso = configured(&state)?;
     let next = safe_next(q.next.as_deref());
     match sso.start(&next, client_addr(&state, &req)).await {
         Ok((url, st)) => {
@@ -240,11 +245,7 @@ pub async fn sso_callback(
     axum::extract::Query(q): axum::extract::Query<SsoCallback>,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let Some(sso) = state.sso.as_ref() else {
-        return Err(ApiError::App(AppError::not_found(
-            "single sign-on is not configured on this server: sign in with a username and password",
-        )));
-    };
+    let sso = configured(&state)?;
     let refused = |code: &str| Ok(Redirect::to(&format!("/login?error={code}")).into_response());
     let (Some(code), Some(st)) = (q.code.as_deref(), q.state.as_deref()) else {
         // The provider refused (the user cancelled, or it does not know this client).

@@ -32,8 +32,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    TokenResponse,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
@@ -54,6 +55,17 @@ pub const LOGIN_TTL: TimeDelta = TimeDelta::minutes(10);
 const METADATA_TTL: Duration = Duration::from_secs(300);
 /// The largest answer read from the provider.
 const MAX_ANSWER: usize = 1024 * 1024;
+
+/// Stellar as the provider's client: from discovery, with an authorization endpoint and
+/// perhaps token and user-info endpoints.
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// The provider and how its claims map to Stellar.
 #[derive(Debug, Clone)]
@@ -308,9 +320,19 @@ impl Sso {
         Ok(m)
     }
 
-    fn redirect(&self) -> Result<RedirectUrl, AppError> {
-        RedirectUrl::new(self.inner.settings.redirect_url.clone())
-            .map_err(|e| AppError::internal(format!("the single sign-on callback URL: {e}")))
+    /// Stellar as the provider's client, from its metadata and keys.
+    fn client(&self, m: CoreProviderMetadata) -> Result<Client, AppError> {
+        let s = &self.inner.settings;
+        let redirect = RedirectUrl::new(s.redirect_url.clone())
+            .map_err(|e| AppError::internal(format!("the single sign-on callback URL: {e}")))?;
+        Ok(CoreClient::from_provider_metadata(
+            m,
+            ClientId::new(s.client_id.clone()),
+            s.client_secret
+                .as_ref()
+                .map(|c| ClientSecret::new(c.expose().to_owned())),
+        )
+        .set_redirect_uri(redirect))
     }
 
     /// Starts a sign-in: remembers its `state`, `nonce` and PKCE verifier, and returns the
@@ -328,14 +350,7 @@ impl Sso {
         }
         let m = self.metadata(false).await?;
         let s = &self.inner.settings;
-        let client = CoreClient::from_provider_metadata(
-            m,
-            ClientId::new(s.client_id.clone()),
-            s.client_secret
-                .as_ref()
-                .map(|c| ClientSecret::new(c.expose().to_owned())),
-        )
-        .set_redirect_uri(self.redirect()?);
+        let client = self.client(m)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = random_secret(32);
         let nonce = random_secret(32);
@@ -463,14 +478,7 @@ impl Sso {
         let http = self.inner.http.clone();
         let send_fn = move |req| send(http.clone(), req);
         let m = self.metadata(false).await?;
-        let client = CoreClient::from_provider_metadata(
-            m,
-            ClientId::new(s.client_id.clone()),
-            s.client_secret
-                .as_ref()
-                .map(|c| ClientSecret::new(c.expose().to_owned())),
-        )
-        .set_redirect_uri(self.redirect()?);
+        let client = self.client(m)?;
         let exchange = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| AppError::internal(format!("the provider has no token endpoint: {e}")))?
@@ -503,13 +511,7 @@ impl Sso {
             Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
                 // Perhaps a key the provider rotated in: read its keys again, once.
                 let m = self.metadata(true).await?;
-                let fresh = CoreClient::from_provider_metadata(
-                    m,
-                    ClientId::new(s.client_id.clone()),
-                    s.client_secret
-                        .as_ref()
-                        .map(|c| ClientSecret::new(c.expose().to_owned())),
-                );
+                let fresh = self.client(m)?;
                 id_token
                     .claims(
                         &fresh.id_token_verifier().set_allowed_algs(ALLOWED_ALGS),
